@@ -1,0 +1,15 @@
+package mosaic
+
+// Internals exposed to the external test package (compiled only with tests).
+
+var (
+	MultipartFrame    = multipartFrame
+	MultipartLength   = multipartLength
+	ParseErrorBody    = parseErrorBody
+	ParseRetryAfter   = parseRetryAfter
+	ParseContentRange = parseContentRange
+	OrderedFieldsJSON = orderedFields
+)
+
+// RedactText scrubs s as the client would for a key.
+func RedactText(key, s string) string { return newRedactor(key).text(s) }
