@@ -1,0 +1,467 @@
+package watcher
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// loop owns all settle and root state. It never does file I/O: it turns hints
+// and results into scheduled checks, hands them to workers, and emits events.
+type loop struct {
+	w         *Watcher
+	ctx       context.Context
+	heap      settleHeap
+	queue     []checkJob
+	qhead     int
+	untracked map[untrackedKey]*untrackedCheck
+	pastReady map[readyKey]struct{} // Ready keys no longer current for any entry
+	timer     *time.Timer
+	timerAt   time.Time
+}
+
+type untrackedKey struct {
+	root *rootState
+	rel  string
+}
+
+type untrackedCheck struct{ redo bool }
+
+func newLoop(w *Watcher) *loop {
+	return &loop{
+		w:         w,
+		untracked: map[untrackedKey]*untrackedCheck{},
+		pastReady: map[readyKey]struct{}{},
+	}
+}
+
+func (l *loop) run(ctx context.Context) {
+	l.ctx = ctx
+	l.timer = time.NewTimer(time.Hour)
+	defer l.timer.Stop()
+	now := time.Now()
+	for _, r := range l.w.roots {
+		l.requestScan(r, now)
+	}
+	for {
+		now = time.Now()
+		l.dispatchDue(now)
+		l.armTimer(now)
+		var sendCh chan<- checkJob
+		var next checkJob
+		if l.qhead < len(l.queue) {
+			sendCh, next = l.w.work, l.queue[l.qhead]
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case h := <-l.w.hints:
+			l.onHint(h)
+		case res := <-l.w.results:
+			l.onResult(res)
+		case sendCh <- next:
+			l.queue[l.qhead] = checkJob{}
+			l.qhead++
+			if l.qhead == len(l.queue) {
+				l.queue, l.qhead = l.queue[:0], 0
+			}
+		case <-l.timer.C:
+			l.timerAt = time.Time{}
+		}
+	}
+}
+
+// armTimer points the single timer at the earliest settle check or scan.
+func (l *loop) armTimer(now time.Time) {
+	var at time.Time
+	if t := l.heap.peek(); t != nil {
+		at = t.due
+	}
+	for _, r := range l.w.roots {
+		if !r.scanning && !r.nextScan.IsZero() && (at.IsZero() || r.nextScan.Before(at)) {
+			at = r.nextScan
+		}
+	}
+	if at.IsZero() || at.Equal(l.timerAt) {
+		return
+	}
+	l.timerAt = at
+	l.timer.Reset(max(at.Sub(now), 0))
+}
+
+func (l *loop) dispatchDue(now time.Time) {
+	for t := l.heap.peek(); t != nil && !t.due.After(now); t = l.heap.peek() {
+		heap.Pop(&l.heap)
+		if t.inflight {
+			t.redo = true
+			continue
+		}
+		t.inflight = true
+		probe := !t.ready && t.missingSince.IsZero() && t.seen >= 1 && !now.Before(t.stableSince.Add(t.root.cfg.Settle))
+		l.enqueue(checkJob{root: t.root, rel: t.rel, probe: probe, t: t})
+	}
+	for _, r := range l.w.roots {
+		if !r.scanning && !r.nextScan.IsZero() && !r.nextScan.After(now) {
+			l.startScan(r)
+		}
+	}
+}
+
+func (l *loop) enqueue(j checkJob) { l.queue = append(l.queue, j) }
+
+// --- timings derived from the root's settle window ---
+
+func clampDur(d, lo, hi time.Duration) time.Duration { return min(max(d, lo), hi) }
+
+// hintDelay coalesces bursts of write events into one stat.
+func hintDelay(r *rootState) time.Duration {
+	return clampDur(r.cfg.Settle/20, 5*time.Millisecond, 100*time.Millisecond)
+}
+
+// vanishGrace is how long a file must stay missing (with its root healthy)
+// before Vanished: it lets a removed or unmounted root be noticed first.
+func vanishGrace(r *rootState) time.Duration {
+	return clampDur(r.cfg.Settle, 100*time.Millisecond, 2*time.Second)
+}
+
+// blockedRecheck is how often a stable but not-ready file is looked at again.
+func blockedRecheck(r *rootState) time.Duration {
+	return clampDur(2*r.cfg.Settle, 500*time.Millisecond, time.Minute)
+}
+
+func jitter(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (0.75 + rand.Float64()*0.5))
+}
+
+// --- scans ---
+
+func (l *loop) requestScan(r *rootState, at time.Time) {
+	if r.scanning {
+		r.scanAgain = true
+		return
+	}
+	if r.nextScan.IsZero() || at.Before(r.nextScan) {
+		r.nextScan = at
+	}
+}
+
+func (l *loop) startScan(r *rootState) {
+	r.scanning, r.scanAgain, r.nextScan = true, false, time.Time{}
+	r.scanGen++
+	spec := scanSpec{gen: r.scanGen, mode: r.mode, prevRootID: r.rootID}
+	l.w.wg.Add(1)
+	go l.w.scanRoot(l.ctx, r, spec)
+}
+
+func (l *loop) onScanStart(res result) {
+	r := res.root
+	if !res.ok {
+		if !r.healthKnown || r.healthy {
+			l.w.log.Warn("watcher: root degraded; files are kept, not reported vanished", "root", r.cfg.Path, "reason", res.reason)
+			l.dropAll(r)
+			r.healthKnown, r.healthy = true, false
+			l.emit(Event{Kind: Health, Root: r.cfg.Path, Path: r.clean, Healthy: false, Reason: res.reason})
+		}
+		return
+	}
+	if res.mode != "" && res.mode != r.mode {
+		r.mode = res.mode
+		if res.modeWhy != "" {
+			l.w.log.Info("watcher: using polling", "root", r.cfg.Path, "interval", r.cfg.PollInterval, "why", res.modeWhy)
+		}
+	}
+	switch {
+	case r.healthKnown && r.healthy && r.rootID != "" && res.rootID != r.rootID:
+		reason := "root folder was replaced (unmounted, remounted or re-created)"
+		l.w.log.Warn("watcher: "+reason, "root", r.cfg.Path)
+		l.dropAll(r)
+		l.emit(Event{Kind: Health, Root: r.cfg.Path, Path: r.clean, Healthy: false, Reason: reason})
+		l.emit(Event{Kind: Health, Root: r.cfg.Path, Path: r.clean, Healthy: true})
+	case !r.healthKnown || !r.healthy:
+		if r.healthKnown {
+			l.w.log.Info("watcher: root available again; rescanning", "root", r.cfg.Path)
+		}
+		r.healthKnown, r.healthy = true, true
+		l.emit(Event{Kind: Health, Root: r.cfg.Path, Path: r.clean, Healthy: true})
+	}
+	r.rootID = res.rootID
+}
+
+func (l *loop) onScanDone(res result) {
+	r := res.root
+	r.scanning = false
+	now := time.Now()
+	if res.ok && r.healthy {
+		if fn := l.w.onScanDone; fn != nil {
+			fn(r.cfg.Path, res.took, res.files)
+		}
+		// files not seen by this scan: look at them (missing => Vanished after grace)
+		for _, t := range r.files {
+			if t.scanGen != res.gen && t.lastAt.Before(res.started) {
+				l.heap.schedule(t, now)
+			}
+		}
+	}
+	var next time.Time
+	switch {
+	case r.scanAgain:
+		next = now
+	case !r.healthy || !res.ok:
+		next = now.Add(l.w.opts.DegradedRecheck)
+	case r.mode == ModePoll:
+		next = now.Add(r.cfg.PollInterval)
+	default:
+		next = now.Add(jitter(l.w.opts.ScanInterval))
+	}
+	r.scanAgain = false
+	l.requestScan(r, next)
+}
+
+// dropAll forgets every file of a degraded or replaced root without Vanished
+// events: a missing root is not "every file was deleted".
+func (l *loop) dropAll(r *rootState) {
+	for _, t := range r.files {
+		l.drop(t)
+	}
+}
+
+// --- hints ---
+
+func (l *loop) onHint(h hint) {
+	r := h.root
+	now := time.Now()
+	if h.err != nil {
+		if errors.Is(h.err, fsnotify.ErrEventOverflow) {
+			l.w.log.Warn("watcher: event queue overflowed; rescanning", "root", r.cfg.Path)
+		} else {
+			l.w.log.Warn("watcher: watch error; rescanning", "root", r.cfg.Path, "err", h.err)
+		}
+		l.requestScan(r, now)
+		return
+	}
+	if filepath.Clean(h.path) == r.clean {
+		l.requestScan(r, now) // the root itself was removed or renamed: check it
+		return
+	}
+	if r.healthKnown && !r.healthy {
+		return
+	}
+	rel, ok := r.rel(h.path)
+	if !ok || !r.filter.hintAllowed(rel) {
+		return
+	}
+	if t := r.files[rel]; t != nil {
+		l.heap.schedule(t, now.Add(hintDelay(r)))
+		return
+	}
+	k := untrackedKey{root: r, rel: rel}
+	if u := l.untracked[k]; u != nil {
+		u.redo = true
+		return
+	}
+	l.untracked[k] = &untrackedCheck{}
+	l.enqueue(checkJob{root: r, rel: rel})
+}
+
+// --- results ---
+
+func (l *loop) onResult(res result) {
+	r := res.root
+	switch res.kind {
+	case resScanStart:
+		l.onScanStart(res)
+		close(res.ack) // the scan may now add watches: hints will find the root healthy
+	case resScanDone:
+		l.onScanDone(res)
+	case resFallback:
+		if r.mode != ModePoll {
+			r.mode = ModePoll
+			l.w.log.Warn("watcher: falling back to polling", "root", r.cfg.Path, "interval", r.cfg.PollInterval, "why", res.reason)
+		}
+		l.requestScan(r, time.Now())
+	case resDirGone:
+		now := time.Now()
+		prefix := res.path + "/"
+		for rel, t := range r.files {
+			if strings.HasPrefix(rel, prefix) {
+				l.heap.schedule(t, now)
+			}
+		}
+	case resObs:
+		for i := range res.obs {
+			l.observe(r, &res.obs[i], res.gen)
+		}
+	case resUntracked:
+		k := untrackedKey{root: r, rel: res.path}
+		for i := range res.obs {
+			l.observe(r, &res.obs[i], 0)
+		}
+		if u := l.untracked[k]; u != nil && u.redo {
+			u.redo = false
+			l.enqueue(checkJob{root: r, rel: res.path})
+		} else {
+			delete(l.untracked, k)
+		}
+	}
+}
+
+// observe applies one observation to the settle state of its file.
+func (l *loop) observe(r *rootState, o *observation, gen uint64) {
+	now := time.Now()
+	t := r.files[o.rel]
+	fromCheck := o.t != nil && o.t == t
+	if fromCheck {
+		t.inflight = false
+	}
+	if !r.healthy {
+		return
+	}
+	if t == nil {
+		if o.missing || o.failed {
+			return
+		}
+		t = &tracked{root: r, rel: o.rel, hidx: -1,
+			size: o.size, mtime: o.mtime, id: o.id,
+			lastAt: o.at, stableSince: o.at, firstSeen: o.at, seen: 1, scanGen: gen}
+		r.files[o.rel] = t
+		l.w.pending.Add(1)
+		l.heap.schedule(t, o.at.Add(r.cfg.Settle))
+		return
+	}
+	if gen != 0 {
+		t.scanGen = gen
+	}
+	l.apply(t, o, now)
+	if fromCheck && t.redo && r.files[o.rel] == t {
+		t.redo = false
+		l.heap.schedule(t, now.Add(hintDelay(r)))
+	}
+}
+
+func (l *loop) apply(t *tracked, o *observation, now time.Time) {
+	r := t.root
+	if o.at.Before(t.lastAt) {
+		return // a scan's stat older than what a check already saw
+	}
+	if o.failed {
+		l.heap.schedule(t, now.Add(blockedRecheck(r)))
+		return
+	}
+	t.lastAt = o.at
+	if o.missing {
+		l.missing(t, o, now)
+		return
+	}
+	t.missingSince = time.Time{}
+	if o.size != t.size || !o.mtime.Equal(t.mtime) || o.id != t.id {
+		if o.id != t.id {
+			t.firstSeen, t.incompleteSent = o.at, false
+		}
+		if t.ready {
+			t.ready = false
+			l.w.pending.Add(1)
+		}
+		t.size, t.mtime, t.id = o.size, o.mtime, o.id
+		t.stableSince, t.seen = o.at, 1
+		l.heap.schedule(t, o.at.Add(r.cfg.Settle))
+		return
+	}
+	t.seen++
+	if t.ready {
+		return
+	}
+	settledAt := t.stableSince.Add(r.cfg.Settle)
+	if t.seen < 2 || o.at.Before(settledAt) {
+		l.heap.schedule(t, settledAt)
+		return
+	}
+	if t.size == 0 {
+		if !t.incompleteSent {
+			t.incompleteSent = true
+			l.emitFile(Incomplete, t, "empty file")
+		}
+		l.heap.schedule(t, now.Add(blockedRecheck(r)))
+		return
+	}
+	if !o.probed {
+		l.heap.schedule(t, now)
+		return
+	}
+	if o.verdict != "" {
+		incompleteAt := t.firstSeen.Add(r.cfg.IncompleteAfter)
+		if !t.incompleteSent && !now.Before(incompleteAt) {
+			t.incompleteSent = true
+			l.emitFile(Incomplete, t, o.verdict)
+		}
+		next := now.Add(blockedRecheck(r))
+		if !t.incompleteSent && incompleteAt.Before(next) {
+			next = incompleteAt
+		}
+		l.heap.schedule(t, next)
+		return
+	}
+	l.markReady(t)
+}
+
+func (l *loop) missing(t *tracked, o *observation, now time.Time) {
+	r := t.root
+	grace := vanishGrace(r)
+	if !o.rootOK || (r.rootID != "" && o.rootID != r.rootID) {
+		// the root is gone or replaced, not this file: let the scan decide
+		l.requestScan(r, now)
+		l.heap.schedule(t, now.Add(grace))
+		return
+	}
+	if t.missingSince.IsZero() {
+		t.missingSince = o.at
+	}
+	if o.at.Sub(t.missingSince) < grace {
+		l.heap.schedule(t, t.missingSince.Add(grace))
+		return
+	}
+	reason := "deleted or moved away before it became ready"
+	if t.ready {
+		reason = "deleted or moved away after it was reported ready"
+	}
+	l.emitFile(Vanished, t, reason)
+	l.drop(t)
+}
+
+func (l *loop) markReady(t *tracked) {
+	key := t.key()
+	t.ready = true
+	l.w.pending.Add(-1)
+	_, past := l.pastReady[key]
+	seen := past || (t.hasReady && t.readyKey == key)
+	if t.hasReady && t.readyKey != key {
+		l.pastReady[t.readyKey] = struct{}{}
+	}
+	t.readyKey, t.hasReady = key, true
+	if !seen {
+		l.emitFile(Ready, t, "")
+	}
+}
+
+func (l *loop) drop(t *tracked) {
+	l.heap.remove(t)
+	delete(t.root.files, t.rel)
+	if !t.ready {
+		l.w.pending.Add(-1)
+	}
+	if t.hasReady {
+		l.pastReady[t.readyKey] = struct{}{}
+	}
+}
+
+func (l *loop) emitFile(k Kind, t *tracked, reason string) {
+	l.emit(Event{Kind: k, Root: t.root.cfg.Path, Path: t.root.abs(t.rel), Rel: t.rel,
+		Size: t.size, ModTime: t.mtime, FileID: t.id, Reason: reason})
+}
+
+func (l *loop) emit(e Event) { l.w.emit(l.ctx, e) }
