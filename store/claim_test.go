@@ -1,0 +1,296 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestClaimBasics(t *testing.T) {
+	s := openTest(t)
+	ctx := testCtx(t)
+	jobs := addN(t, s, 6) // due at t0+0ms ... t0+5ms
+	// jobs[2] is done, jobs[3] at another step, jobs[5] due later.
+	d := jobs[2]
+	d.Status = StatusDone
+	mustSave(t, s, &d, "")
+	u := jobs[3]
+	u.Step = StepUploaded
+	mustSave(t, s, &u, "")
+	l := jobs[5]
+	l.NextAttemptAt = t0.Add(time.Hour)
+	mustSave(t, s, &l, "")
+
+	now := t0.Add(time.Second)
+	got, err := s.Claim(ctx, "w1", []Step{StepFound}, now, time.Minute, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []int64{jobs[0].ID, jobs[1].ID, jobs[4].ID}; !reflect.DeepEqual(ids(got), want) {
+		t.Fatalf("Claim = %v, want %v (oldest due first, step filtered)", ids(got), want)
+	}
+	for _, j := range got {
+		if j.Owner != "w1" || !j.LeaseUntil.Equal(now.Add(time.Minute)) {
+			t.Fatalf("claimed job %d owner %q lease %v", j.ID, j.Owner, j.LeaseUntil)
+		}
+		if stored := mustGet(t, s, j.ID); stored.Owner != "w1" || !stored.LeaseUntil.Equal(j.LeaseUntil) {
+			t.Fatalf("stored job %d owner %q lease %v", j.ID, stored.Owner, stored.LeaseUntil)
+		}
+	}
+	// Owned jobs are not claimed again; nil steps = any step; limit is honoured.
+	got, err = s.Claim(ctx, "w2", nil, now, time.Minute, 1)
+	if err != nil || !reflect.DeepEqual(ids(got), []int64{jobs[3].ID}) {
+		t.Fatalf("Claim any step = %v, %v; want [%d]", ids(got), err, jobs[3].ID)
+	}
+	if got, err := s.Claim(ctx, "w2", nil, now, time.Minute, 10); err != nil || len(got) != 0 {
+		t.Fatalf("nothing left to claim, got %v, %v", ids(got), err)
+	}
+	if got, err := s.Claim(ctx, "w2", nil, now, time.Minute, 0); err != nil || got != nil {
+		t.Fatalf("limit 0 = %v, %v", got, err)
+	}
+	if _, err := s.Claim(ctx, "", nil, now, time.Minute, 1); err == nil {
+		t.Fatal("Claim with empty owner accepted")
+	}
+}
+
+func explain(t *testing.T, s *SQLite, query string, args ...any) string {
+	t.Helper()
+	rows, err := s.r.QueryContext(testCtx(t), "EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		t.Fatalf("explain %s: %v", query, err)
+	}
+	defer rows.Close()
+	var details []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		details = append(details, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(details, "\n")
+}
+
+// The queries the daemon runs all the time must be served by their indexes, not by scanning
+// every job ever seen. Checked on the exact query text the code uses.
+func TestQueryPlansUseIndexes(t *testing.T) {
+	s := openTest(t)
+	jobs := addN(t, s, 300)
+	for _, j := range jobs[:250] {
+		j.Status = StatusDone
+		mustSave(t, s, &j, "")
+	}
+	now := t0.UnixMilli()
+	tests := []struct {
+		name, query string
+		args        []any
+		index       string
+	}{
+		{"claim any step", dueQuery(0), []any{now, now, 10}, "jobs_due"},
+		{"claim some steps", dueQuery(3), []any{now, now, StepFound, StepSettled, StepUploaded, 10}, "jobs_due"},
+		{"open at step", openAtStepSQL, []any{StepRunStarted}, "jobs_due"},
+		{"jobs at", jobsAtSQL, []any{"f", "v001.mov"}, "sqlite_autoindex_jobs_1"},
+		{"find by content", findByContentSQL, []any{"f", "abc", 0}, "jobs_content"},
+		{"run id taken", runIDTakenSQL, []any{"run-1"}, "jobs_run_id"},
+		{"release owner", "SELECT id FROM jobs WHERE owner = ? AND owner <> ''", []any{"w1"}, "jobs_owner"},
+		{"history", historySQL, []any{1}, "events_job"},
+	}
+	for _, tt := range tests {
+		plan := explain(t, s, tt.query, tt.args...)
+		if !strings.Contains(plan, "USING INDEX "+tt.index) && !strings.Contains(plan, "USING COVERING INDEX "+tt.index) {
+			t.Errorf("%s: plan does not use %s:\n%s", tt.name, tt.index, plan)
+		}
+		if strings.HasPrefix(tt.name, "claim") && strings.Contains(plan, "TEMP B-TREE") {
+			t.Errorf("%s: plan sorts instead of walking the index:\n%s", tt.name, plan)
+		}
+	}
+}
+
+// claimAll claims until nothing is left, from several goroutines spread over the given stores,
+// and returns every claimed id with how often it was claimed.
+func claimAll(t *testing.T, stores []*SQLite, workers int) map[int64]int {
+	t.Helper()
+	ctx := testCtx(t)
+	var mu sync.Mutex
+	seen := map[int64]int{}
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Go(func() {
+			s := stores[w%len(stores)]
+			owner := fmt.Sprintf("w%d", w)
+			for {
+				got, err := s.Claim(ctx, owner, nil, t0.Add(time.Hour), time.Hour, 3)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if len(got) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, j := range got {
+					seen[j.ID]++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("Claim: %v", err)
+	}
+	return seen
+}
+
+func checkClaimedOnce(t *testing.T, seen map[int64]int, jobs []Job) {
+	t.Helper()
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("job %d claimed %d times", id, n)
+		}
+	}
+	if len(seen) != len(jobs) {
+		t.Errorf("claimed %d distinct jobs, want %d", len(seen), len(jobs))
+	}
+}
+
+func TestClaimConcurrentGoroutines(t *testing.T) {
+	s := openTest(t)
+	jobs := addN(t, s, 200)
+	checkClaimedOnce(t, claimAll(t, []*SQLite{s}, 8), jobs)
+}
+
+// Two handles on one file behave like two processes: separate pools, locking only by SQLite.
+func TestClaimTwoHandles(t *testing.T) {
+	path := tempDB(t)
+	a := openAt(t, path, Options{})
+	b := openAt(t, path, Options{})
+	jobs := addN(t, a, 200)
+	checkClaimedOnce(t, claimAll(t, []*SQLite{a, b}, 8), jobs)
+}
+
+func TestLeaseExpiryRenewRelease(t *testing.T) {
+	s := openTest(t)
+	ctx := testCtx(t)
+	jobs := addN(t, s, 3)
+	now := t0.Add(time.Second)
+	got, err := s.Claim(ctx, "w1", nil, now, time.Minute, 3)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("Claim = %v, %v", ids(got), err)
+	}
+	// Before expiry nobody else gets them; at exactly lease_until they are still held.
+	for _, at := range []time.Time{now.Add(30 * time.Second), now.Add(time.Minute)} {
+		if got, err := s.Claim(ctx, "w2", nil, at, time.Minute, 3); err != nil || len(got) != 0 {
+			t.Fatalf("Claim at %v before expiry = %v, %v", at, ids(got), err)
+		}
+	}
+	// Renew jobs[0] only; renewing as a non-owner changes nothing.
+	if err := s.Renew(ctx, "w1", []int64{jobs[0].ID}, now.Add(10*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Renew(ctx, "w2", []int64{jobs[1].ID}, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if j := mustGet(t, s, jobs[1].ID); !j.LeaseUntil.Equal(now.Add(time.Minute)) || j.Owner != "w1" {
+		t.Fatalf("non-owner Renew changed job: owner %q lease %v", j.Owner, j.LeaseUntil)
+	}
+	// After the original lease expired another owner takes the two unrenewed jobs.
+	later := now.Add(2 * time.Minute)
+	got, err = s.Claim(ctx, "w2", nil, later, time.Minute, 3)
+	if err != nil || !reflect.DeepEqual(ids(got), []int64{jobs[1].ID, jobs[2].ID}) {
+		t.Fatalf("Claim after expiry = %v, %v; want the unrenewed jobs", ids(got), err)
+	}
+	// The old owner's Save is refused; its renewed job is still its own.
+	stale := jobs[1]
+	stale.Owner = "w1"
+	stale.Step = StepSettled
+	if err := s.Save(ctx, &stale, "stale"); !errors.Is(err, ErrLost) {
+		t.Fatalf("Save by lost owner = %v, want ErrLost", err)
+	}
+	if j := mustGet(t, s, jobs[1].ID); j.Step != StepFound || j.Owner != "w2" {
+		t.Fatalf("refused Save changed the job: %+v", j)
+	}
+	if ev, _ := s.History(ctx, jobs[1].ID); len(ev) != 1 {
+		t.Fatalf("refused Save wrote an event: %+v", ev)
+	}
+	// An unowned Save (Owner "") of an owned job is refused too.
+	anon := jobs[2]
+	anon.Owner = ""
+	if err := s.Save(ctx, &anon, ""); !errors.Is(err, ErrLost) {
+		t.Fatalf("Save without owner of an owned job = %v, want ErrLost", err)
+	}
+	// The owner itself may save. Saving with the owner kept and a zero lease hands the job back:
+	// anyone may claim it at once. (Saving with Owner "" is refused above, per the contract.)
+	mine := got[0]
+	mine.Step = StepSettled
+	mustSave(t, s, &mine, "settled")
+	mine.LeaseUntil = time.Time{}
+	mustSave(t, s, &mine, "handed back")
+	if back, err := s.Claim(ctx, "w4", nil, later, time.Minute, 1); err != nil || !reflect.DeepEqual(ids(back), []int64{mine.ID}) {
+		t.Fatalf("Claim of a handed-back job = %v, %v; want [%d]", ids(back), err, mine.ID)
+	}
+
+	// ReleaseOwner frees w1's job at once, not waiting for its lease.
+	n, err := s.ReleaseOwner(ctx, "w1")
+	if err != nil || n != 1 {
+		t.Fatalf("ReleaseOwner = %d, %v; want 1", n, err)
+	}
+	got, err = s.Claim(ctx, "w3", nil, later, time.Minute, 3)
+	if err != nil || !reflect.DeepEqual(ids(got), []int64{jobs[0].ID}) {
+		t.Fatalf("Claim after release = %v, %v; want [%d]", ids(got), err, jobs[0].ID)
+	}
+	if n, err := s.ReleaseOwner(ctx, "nobody"); err != nil || n != 0 {
+		t.Fatalf("ReleaseOwner(nobody) = %d, %v", n, err)
+	}
+	if _, err := s.ReleaseOwner(ctx, ""); err == nil {
+		t.Fatal("ReleaseOwner(\"\") accepted")
+	}
+}
+
+// Two processes finding the same file at once create one job between them.
+func TestAddJobConcurrentHandles(t *testing.T) {
+	path := tempDB(t)
+	stores := []*SQLite{openAt(t, path, Options{}), openAt(t, path, Options{})}
+	ctx := testCtx(t)
+	var mu sync.Mutex
+	created := map[string]int{}
+	var wg sync.WaitGroup
+	for w := range 6 {
+		wg.Go(func() {
+			for i := range 30 {
+				_, c, err := stores[w%2].AddJob(ctx, newJob("f", fmt.Sprintf("%d.mov", i)), t0)
+				if err != nil {
+					t.Errorf("AddJob: %v", err)
+					return
+				}
+				if c {
+					mu.Lock()
+					created[fmt.Sprint(i)]++
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if len(created) != 30 {
+		t.Fatalf("%d files created, want 30", len(created))
+	}
+	for name, n := range created {
+		if n != 1 {
+			t.Errorf("file %s created %d times", name, n)
+		}
+	}
+	if c, _ := stores[0].Counts(ctx); c[StatusActive] != 30 {
+		t.Fatalf("Counts = %v", c)
+	}
+}

@@ -1,0 +1,70 @@
+package store
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestReadOnlyWhileWriterOpen(t *testing.T) {
+	path := tempDB(t)
+	w := openAt(t, path, Options{})
+	ctx := testCtx(t)
+	j := mustAdd(t, w, newJob("f", "a.mov"), t0)
+	ro := openAt(t, path, Options{ReadOnly: true})
+
+	if got := mustGet(t, ro, j.ID); got.RelPath != "a.mov" {
+		t.Fatalf("read-only Get = %+v", got)
+	}
+	// Uncommitted writes are invisible; committed ones are seen at once.
+	tx, err := w.w.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE jobs SET note = 'pending' WHERE id = ?", j.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustGet(t, ro, j.ID); got.Note != "" {
+		t.Fatalf("read-only handle saw an uncommitted write: %q", got.Note)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustGet(t, ro, j.ID); got.Note != "pending" {
+		t.Fatalf("read-only handle missed a committed write: %q", got.Note)
+	}
+	j.Step = StepSettled
+	mustSave(t, w, &j, "settled")
+	if c, err := ro.Counts(ctx); err != nil || c[StatusActive] != 1 {
+		t.Fatalf("read-only Counts = %v, %v", c, err)
+	}
+	if ev, err := ro.History(ctx, j.ID); err != nil || len(ev) != 2 {
+		t.Fatalf("read-only History = %v, %v", ev, err)
+	}
+	if l, err := ro.List(ctx, Filter{}); err != nil || len(l) != 1 || l[0].Step != StepSettled {
+		t.Fatalf("read-only List = %+v, %v", l, err)
+	}
+
+	// Every write is refused, by the store and by SQLite itself.
+	writes := map[string]error{}
+	_, _, writes["AddJob"] = ro.AddJob(ctx, newJob("f", "b.mov"), t0)
+	writes["Save"] = ro.Save(ctx, &j, "")
+	writes["SaveDurable"] = ro.SaveDurable(ctx, &j, "")
+	_, writes["Claim"] = ro.Claim(ctx, "w", nil, t0, time.Minute, 1)
+	writes["Renew"] = ro.Renew(ctx, "w", []int64{j.ID}, t0)
+	_, writes["ReleaseOwner"] = ro.ReleaseOwner(ctx, "w")
+	writes["SetMeta"] = ro.SetMeta(ctx, "k", "v")
+	for name, err := range writes {
+		if !errors.Is(err, ErrReadOnly) {
+			t.Errorf("read-only %s = %v, want ErrReadOnly", name, err)
+		}
+	}
+	if _, err := ro.r.ExecContext(ctx, "UPDATE jobs SET note = 'x'"); err == nil {
+		t.Error("raw write through the read-only pool succeeded")
+	}
+	// The writer is not disturbed by the reader.
+	mustAdd(t, w, newJob("f", "c.mov"), t0)
+	if err := ro.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

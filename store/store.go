@@ -1,0 +1,172 @@
+// Package store keeps one row per job (one watched file run through the Mosaic agent) and its
+// history, so that a crash, kill -9 or power loss loses nothing and no job runs twice.
+//
+// The Store interface hides SQLite so a PostgreSQL implementation (FOR UPDATE SKIP LOCKED claims)
+// can follow; *SQLite is the implementation used today.
+package store
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// Step is how far a job has advanced through the pipeline.
+type Step string
+
+const (
+	StepFound          Step = "found"
+	StepSettled        Step = "settled" // content hash taken
+	StepUploaded       Step = "uploaded"
+	StepFinalized      Step = "finalized"
+	StepStartingRun    Step = "starting_run" // durable marker written BEFORE POST /agent/{id}/run
+	StepRunStarted     Step = "run_started"  // run id known; the poller follows it
+	StepRunFinished    Step = "run_finished"
+	StepOutputsWritten Step = "outputs_written"
+	StepSourceHandled  Step = "source_handled"
+	StepDone           Step = "done"
+)
+
+// Status says whether a job still has work to do and, if not, how it ended.
+type Status string
+
+const (
+	StatusActive    Status = "active"    // work pending, due at NextAttemptAt
+	StatusRetrying  Status = "retrying"  // transient error, waits until NextAttemptAt
+	StatusAttention Status = "attention" // a person must act; LastError says why
+	StatusFailed    Status = "failed"    // permanent; LastError says why
+	StatusDone      Status = "done"
+	StatusSkipped   Status = "skipped" // superseded by a newer version of the file, vanished, or duplicate content (Note says which)
+)
+
+// Open reports whether a job with this status still has work to do (active or retrying).
+func (s Status) Open() bool { return s == StatusActive || s == StatusRetrying }
+
+// Output is one result file of a run.
+type Output struct {
+	Index    int    `json:"index"`
+	RenderID string `json:"render_id,omitempty"`
+	URL      string `json:"url,omitempty"` // signed URL: stored, never printed
+	Path     string `json:"path"`          // slash-separated, relative to the folder's output dir
+	Size     int64  `json:"size,omitempty"`
+	Written  bool   `json:"written"`
+}
+
+// Job is one row of the jobs table.
+//
+// Times come back in UTC. ModTime round-trips exactly (unix nanoseconds); the other times are
+// stored as unix milliseconds, so sub-millisecond parts are dropped. The zero time is stored as 0
+// and read back as the zero time.
+type Job struct {
+	ID            int64
+	Folder        string // folder key (the configured input path)
+	RelPath       string // slash-separated
+	Size          int64
+	ModTime       time.Time // stored as unix nanoseconds (exact round trip)
+	FileID        string
+	AgentID       string
+	ContentHash   string // sha256 hex; "" until settled
+	Step          Step
+	Status        Status
+	Attempts      int
+	NextAttemptAt time.Time
+	LastError     string
+	Note          string
+	UploadAPI     string
+	VideoID       string
+	RunID         string
+	RunStartAt    time.Time // when the run start was attempted (reconciliation window)
+	RunStatus     string
+	RunMessage    string
+	Outputs       []Output // JSON column
+	Owner         string
+	LeaseUntil    time.Time
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// Event is one line of a job's history.
+type Event struct {
+	ID, JobID int64
+	At        time.Time
+	Step      Step
+	Status    Status
+	Message   string
+}
+
+// NewJob is the identity of a found file.
+type NewJob struct {
+	Folder, RelPath string
+	Size            int64
+	ModTime         time.Time
+	FileID, AgentID string
+	Status          Status // "" => StatusActive; else the job starts in this status (e.g. StatusAttention)
+	Reason          string // stored as LastError (and in the "found" event) when Status is set
+}
+
+// Filter selects jobs for List.
+type Filter struct {
+	Status        []Status // any of; nil = all
+	Folder        string   // "" = all
+	Path          string   // matches RelPath exactly, or as a folder prefix ("a/b" matches "a/b/c.mov")
+	Limit, Offset int      // Limit 0 => 100
+}
+
+var (
+	ErrNotFound = errors.New("store: job not found")
+	ErrLost     = errors.New("store: job is owned by another worker")
+	// ErrReadOnly is returned by every write on a store opened with Options.ReadOnly.
+	ErrReadOnly = errors.New("store: opened read-only")
+)
+
+// Store is what the pipeline and the CLI use. It must not leak SQLite specifics so that a PostgreSQL
+// implementation (FOR UPDATE SKIP LOCKED claims) can follow.
+type Store interface {
+	// AddJob records a found file. If a job with the same (folder, rel_path, size, mtime) exists it is
+	// returned with created=false and nothing changes. Otherwise it inserts a job at StepFound,
+	// StatusActive, due at now, and a history event "found".
+	AddJob(ctx context.Context, n NewJob, now time.Time) (job Job, created bool, err error)
+	// JobsAt lists all jobs for (folder, rel) newest first.
+	JobsAt(ctx context.Context, folder, rel string) ([]Job, error)
+	// FindByContent returns the newest job in folder with this content hash, other than exceptID,
+	// whose status is done or open (not failed/skipped/attention), or nil.
+	FindByContent(ctx context.Context, folder, hash string, exceptID int64) (*Job, error)
+	// RunIDTaken reports whether any job holds runID.
+	RunIDTaken(ctx context.Context, runID string) (bool, error)
+	// Claim atomically takes up to limit open jobs with next_attempt_at <= now whose step is in steps
+	// (nil = any) and that are unowned or whose lease expired, oldest due first; sets owner and
+	// lease_until = now+lease. Served by a partial index on unfinished jobs.
+	Claim(ctx context.Context, owner string, steps []Step, now time.Time, lease time.Duration, limit int) ([]Job, error)
+	// Renew extends the lease of the given jobs still owned by owner.
+	Renew(ctx context.Context, owner string, ids []int64, until time.Time) error
+	// ReleaseOwner clears owner/lease of every job held by owner (daemon start: take back own jobs at once).
+	ReleaseOwner(ctx context.Context, owner string) (int, error)
+	// Save writes all mutable fields of job (everything except ID, identity columns and CreatedAt;
+	// sets UpdatedAt) and appends one history event (job.Step, job.Status, msg) in one IMMEDIATE
+	// transaction. It fails with ErrLost unless the stored owner equals job.Owner or is empty.
+	Save(ctx context.Context, job *Job, msg string) error
+	// SaveDurable is Save whose commit is on stable storage when it returns (synchronous=FULL for that
+	// commit, or an explicit checkpoint/sync). Used right before a run start.
+	SaveDurable(ctx context.Context, job *Job, msg string) error
+	Get(ctx context.Context, id int64) (*Job, error)        // ErrNotFound
+	List(ctx context.Context, f Filter) ([]Job, error)      // newest UpdatedAt first
+	History(ctx context.Context, id int64) ([]Event, error) // oldest first
+	Counts(ctx context.Context) (map[Status]int, error)
+	CountsByFolder(ctx context.Context) (map[string]map[Status]int, error)
+	// OpenAtStep lists open jobs at step (the poller uses StepRunStarted), oldest NextAttemptAt first.
+	OpenAtStep(ctx context.Context, step Step) ([]Job, error)
+	GetMeta(ctx context.Context, key string) (string, error) // "" if unset
+	SetMeta(ctx context.Context, key, value string) error
+	Close() error
+}
+
+// Options configures Open.
+type Options struct {
+	Logger *slog.Logger // default: discard
+	// ReadOnly opens an existing database for reading only (e.g. `mosaic-watch status` while the
+	// daemon runs): no migration, every write returns ErrReadOnly.
+	ReadOnly bool
+}
+
+var _ Store = (*SQLite)(nil)
