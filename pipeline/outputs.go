@@ -1,0 +1,353 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/mosaic-watch/mosaic-watch/mosaic"
+	"github.com/mosaic-watch/mosaic-watch/store"
+)
+
+// tempSuffix marks a download in progress. The watcher's default excludes skip it, and the
+// start-up cleanup removes the ones no job will resume.
+const tempSuffix = ".mosaic-partial"
+
+// namingMu serializes choosing output names, so two jobs never pick the same file.
+var namingMu sync.Mutex
+
+// stepOutputs downloads every output, then handles the source, then closes the job.
+func (p *Pipeline) stepOutputs(ctx context.Context, j *store.Job) error {
+	f, err := p.folderOf(j)
+	if err != nil {
+		return err
+	}
+	switch j.Step {
+	case store.StepRunFinished:
+		if err := p.writeOutputs(ctx, f, j); err != nil {
+			return err
+		}
+		j.Step = store.StepOutputsWritten
+		j.Attempts = 0
+		return p.commit(ctx, j, fmt.Sprintf("%d output(s) written", len(j.Outputs)))
+	case store.StepOutputsWritten:
+		note, err := p.handleSource(f, j, f.AfterSuccess, f.AfterSuccessMoveTo)
+		if j.RunStatus == mosaic.StatusPartialComplete {
+			// Some outputs failed: treat the source as after a failure, never delete it.
+			note, err = p.handleSource(f, j, f.AfterFailure, f.AfterFailureMoveTo)
+		}
+		if err != nil {
+			return err
+		}
+		j.Step = store.StepSourceHandled
+		if note != "" {
+			j.Note = note
+		}
+		return p.commit(ctx, j, "source: "+orDefault(note, "kept"))
+	case store.StepSourceHandled:
+		j.Step = store.StepDone
+		j.Status = store.StatusDone
+		p.log.Info("done", "job", j.ID, "path", j.RelPath, "outputs", len(j.Outputs))
+		return p.commit(ctx, j, "done")
+	}
+	return nil
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+func (p *Pipeline) writeOutputs(ctx context.Context, f *Folder, j *store.Job) error {
+	if err := os.MkdirAll(f.Output, 0o755); err != nil {
+		return outputDirError(f.Output, err)
+	}
+	root, err := os.OpenRoot(f.Output)
+	if err != nil {
+		return outputDirError(f.Output, err)
+	}
+	defer root.Close()
+	refreshed := false
+	for i := range j.Outputs {
+		if j.Outputs[i].Written {
+			continue
+		}
+		err := p.writeOutput(ctx, root, f, j, i)
+		if mosaic.IsURLExpired(err) && !refreshed {
+			// Signed URLs expire; fetching the run again issues fresh ones.
+			refreshed = true
+			run, rerr := p.api.GetRun(ctx, j.RunID)
+			if rerr != nil {
+				return rerr
+			}
+			j.Outputs = mergeOutputs(j.Outputs, run.Outputs)
+			if i >= len(j.Outputs) {
+				return transient("the run has fewer outputs than before", nil)
+			}
+			err = p.writeOutput(ctx, root, f, j, i)
+			if mosaic.IsURLExpired(err) {
+				return transient("the download URL was refused even after refreshing it", err)
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeOutput downloads output i to a temporary name beside its final name, syncs it and
+// renames it into place, resuming a partial temporary file left by an earlier attempt.
+func (p *Pipeline) writeOutput(ctx context.Context, root *os.Root, f *Folder, j *store.Job, i int) error {
+	o := &j.Outputs[i]
+	if o.Path == "" {
+		if err := p.planOutput(ctx, root, f, j, i); err != nil {
+			return err
+		}
+		if err := p.commit(ctx, j, "output "+o.Path+" planned"); err != nil {
+			return err
+		}
+	}
+	final := filepath.FromSlash(o.Path)
+	temp := tempName(final)
+	if _, err := root.Stat(temp); errors.Is(err, fs.ErrNotExist) {
+		if fi, err := root.Stat(final); err == nil && fi.Mode().IsRegular() && p.wroteBefore(ctx, j, o.Path, true) {
+			// Renamed into place just before a crash, but not recorded yet.
+			o.Written, o.Size = true, fi.Size()
+			return p.commit(ctx, j, "output "+o.Path+" written")
+		}
+	}
+	file, err := root.OpenFile(temp, os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return outputDirError(f.Output, err)
+	}
+	defer file.Close()
+	offset, err := file.Seek(0, 2)
+	if err != nil {
+		return transient("seek temporary file", err)
+	}
+	p.log.Info("downloading output", "job", j.ID, "output", o.Path, "resume_at", offset)
+	n, err := p.api.Download(ctx, o.URL, file, mosaic.DownloadOptions{
+		Offset: offset,
+		Progress: func(done, total int64) {
+			p.setProgress(j.ID, Progress{Phase: "downloading", Done: done, Total: total})
+		},
+	})
+	if err != nil {
+		if isDiskFull(err) {
+			return transient("the output disk is full", err)
+		}
+		return err
+	}
+	if err := file.Sync(); err != nil {
+		return transient("sync output", err)
+	}
+	if err := file.Close(); err != nil {
+		return transient("close output", err)
+	}
+	if err := root.Rename(temp, final); err != nil {
+		return transient("rename output into place", err)
+	}
+	syncDir(root, path.Dir(o.Path))
+	o.Written, o.Size = true, offset+n
+	return p.commit(ctx, j, fmt.Sprintf("output %s written (%s)", o.Path, humanBytes(o.Size)))
+}
+
+// planOutput picks output i's name. Rule: <dir>/<stem><-k><ext>; when that name is taken by a
+// file mosait-watch did not write for this source (e.g. clip.mov and clip.mp4 side by side),
+// the source's extension is kept in the name: <stem>.<srcext><-k><ext> (clip.mov.mp4). If that
+// is taken too, a person decides. A file the daemon did not write is never overwritten.
+func (p *Pipeline) planOutput(ctx context.Context, root *os.Root, f *Folder, j *store.Job, i int) error {
+	namingMu.Lock()
+	defer namingMu.Unlock()
+	dir, base := path.Split(j.RelPath)
+	stem, srcExt := splitExt(base)
+	suffix := ""
+	if len(j.Outputs) > 1 {
+		suffix = fmt.Sprintf("-%d", i+1)
+	}
+	ext := outputExt(j.Outputs[i].URL)
+	candidates := []string{
+		dir + stem + suffix + ext,
+		dir + stem + "." + strings.TrimPrefix(srcExt, ".") + suffix + ext,
+	}
+	for _, c := range candidates {
+		if !safeRel(c) {
+			return permanent("output name would leave the output folder: "+c, nil)
+		}
+		if p.nameFree(ctx, root, j, c) {
+			if d := path.Dir(c); d != "." {
+				if err := root.MkdirAll(filepath.FromSlash(d), 0o755); err != nil {
+					return outputDirError(f.Output, err)
+				}
+			}
+			// Creating the temporary file reserves the name against other jobs.
+			t, err := root.OpenFile(tempName(filepath.FromSlash(c)), os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o644)
+			if err != nil {
+				if errors.Is(err, fs.ErrExist) {
+					continue
+				}
+				return outputDirError(f.Output, err)
+			}
+			t.Close()
+			j.Outputs[i].Path = c
+			return nil
+		}
+	}
+	return attention(fmt.Sprintf("output names %s and %s already exist in %s and were not written by mosaic-watch for this file; move them away, then `mosaic-watch retry`",
+		candidates[0], candidates[1], f.Output))
+}
+
+// nameFree reports whether c can be used: nothing is there, or mosaic-watch wrote it for an
+// earlier version of the same source file (a changed file replaces its outputs).
+func (p *Pipeline) nameFree(ctx context.Context, root *os.Root, j *store.Job, c string) bool {
+	if _, err := root.Lstat(tempName(filepath.FromSlash(c))); err == nil {
+		return false // another job is downloading to it
+	}
+	_, err := root.Lstat(filepath.FromSlash(c))
+	if errors.Is(err, fs.ErrNotExist) {
+		return true
+	}
+	if err != nil {
+		return false
+	}
+	return p.wroteBefore(ctx, j, c, false)
+}
+
+// wroteBefore reports whether a job for the same source path recorded output c (including
+// this job's own plan, when self is true).
+func (p *Pipeline) wroteBefore(ctx context.Context, j *store.Job, c string, self bool) bool {
+	if self {
+		for _, o := range j.Outputs {
+			if o.Path == c {
+				return true
+			}
+		}
+	}
+	jobs, err := p.st.JobsAt(ctx, j.Folder, j.RelPath)
+	if err != nil {
+		return false
+	}
+	for _, other := range jobs {
+		if other.ID == j.ID {
+			continue
+		}
+		for _, o := range other.Outputs {
+			if o.Path == c && o.Written {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func tempName(final string) string {
+	dir, base := filepath.Split(final)
+	return filepath.Join(dir, "."+base+tempSuffix)
+}
+
+func splitExt(name string) (stem, ext string) {
+	ext = path.Ext(name)
+	if ext == name { // ".hidden"
+		return name, ""
+	}
+	return strings.TrimSuffix(name, ext), ext
+}
+
+var extPattern = regexp.MustCompile(`^\.[a-zA-Z0-9]{1,5}$`)
+
+// outputExt takes the extension from the download URL's path, else .mp4. Only a short
+// alphanumeric extension is accepted: the name is ours, never the server's.
+func outputExt(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return ".mp4"
+	}
+	ext := path.Ext(u.Path)
+	if !extPattern.MatchString(ext) {
+		return ".mp4"
+	}
+	return strings.ToLower(ext)
+}
+
+func safeRel(rel string) bool {
+	return rel != "" && !path.IsAbs(rel) && !strings.HasPrefix(path.Clean(rel), "../") && path.Clean(rel) != ".."
+}
+
+func syncDir(root *os.Root, dir string) {
+	d, err := root.Open(filepath.FromSlash(dir))
+	if err != nil {
+		return
+	}
+	_ = d.Sync() // best effort: not every platform can sync a directory
+	d.Close()
+}
+
+func isDiskFull(err error) bool { return errors.Is(err, syscall.ENOSPC) }
+
+func outputDirError(dir string, err error) error {
+	if errors.Is(err, fs.ErrPermission) {
+		return attention(fmt.Sprintf("cannot write to the output folder %s: permission denied", dir))
+	}
+	if isDiskFull(err) {
+		return transient("the output disk is full", err)
+	}
+	return transient("output folder "+dir, err)
+}
+
+// handleSource applies after_success / after_failure once the outputs are safe.
+func (p *Pipeline) handleSource(f *Folder, j *store.Job, action, moveTo string) (string, error) {
+	if action == "" || action == "keep" {
+		return "", nil
+	}
+	src := p.sourcePath(f, j)
+	fi, err := os.Stat(src)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "source was already gone", nil
+	}
+	if err != nil {
+		return "", transient("stat source", err)
+	}
+	if fi.Size() != j.Size || !fi.ModTime().Equal(j.ModTime) {
+		return "source changed since it was processed; left in place", nil
+	}
+	switch action {
+	case "delete":
+		if err := os.Remove(src); err != nil {
+			return "", transient("delete source", err)
+		}
+		return "source deleted", nil
+	case "move":
+		dst := filepath.Join(moveTo, filepath.FromSlash(j.RelPath))
+		if err := moveFile(src, dst); err != nil {
+			return "", transient("move source to "+moveTo, err)
+		}
+		return "source moved to " + dst, nil
+	}
+	return "", permanent("unknown source action "+action, nil)
+}
+
+// handleFailedSource applies after_failure: move for a job that failed for good.
+func (p *Pipeline) handleFailedSource(_ context.Context, j *store.Job) {
+	f, ok := p.folders[j.Folder]
+	if !ok || f.AfterFailure != "move" {
+		return
+	}
+	note, err := p.handleSource(f, j, f.AfterFailure, f.AfterFailureMoveTo)
+	if err != nil {
+		p.log.Error("move failed source", "job", j.ID, "path", j.RelPath, "err", err)
+		return
+	}
+	j.Note = note
+}

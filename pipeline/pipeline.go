@@ -1,0 +1,347 @@
+// Package pipeline moves each finished video through its durable steps: hash, upload, finalize,
+// start the folder's agent, follow the run, write the outputs into the mirror folder and handle
+// the source. Every step is committed to the store before the next one starts, so a restart
+// resumes where the last commit left off and an agent is never started twice for one file.
+//
+// The pipeline does not import the watcher: the daemon feeds it File values through FileReady
+// and FileIncomplete.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/mosaic-watch/mosaic-watch/mosaic"
+	"github.com/mosaic-watch/mosaic-watch/store"
+)
+
+// Folder is one input folder mapped to an agent, with its output mirror and source policy.
+type Folder struct {
+	Name               string
+	Input              string // absolute; also the folder's key in the store
+	Output             string // absolute
+	AgentID            string
+	UpdateParams       map[string]map[string]any
+	IgnoreNodes        []string
+	AfterSuccess       string // keep | move | delete
+	AfterSuccessMoveTo string
+	AfterFailure       string // keep | move
+	AfterFailureMoveTo string
+	MaxFileSize        int64 // 0 = no local limit
+}
+
+// Limits bounds the work in flight.
+type Limits struct {
+	Hashes     int // files hashed at once (default 2)
+	Uploads    int // default 2
+	Starts     int // run starts in flight (serialized per agent anyway; default 2)
+	ActiveRuns int // runs on Mosaic at once (default 8)
+	Downloads  int // default 2
+}
+
+// Retry shapes the per-job backoff for transient errors.
+type Retry struct {
+	Base        time.Duration // first delay (default 30s)
+	Max         time.Duration // cap (default 1h)
+	MaxAttempts int           // then the job fails (default 8)
+}
+
+// Options configures a Pipeline.
+type Options struct {
+	Folders      []Folder
+	Store        store.Store
+	Client       *mosaic.Client
+	Owner        string           // this daemon's identity for job leases
+	UploadAPI    mosaic.UploadAPI // "" = newest uploads API
+	PollInterval time.Duration    // run status polling (default 10s)
+	CallbackURL  string           // passed as callback_url on run starts when set
+	Limits       Limits
+	Retry        Retry
+	Lease        time.Duration // job lease, renewed by a heartbeat (default 60s)
+	AuthRecheck  time.Duration // how often a rejected API key is re-checked (default 30s)
+	ClaimEvery   time.Duration // fallback claim tick when nothing wakes a stage (default 1s)
+	Logger       *slog.Logger
+	Now          func() time.Time
+}
+
+// File is a finished file reported by the watcher.
+type File struct {
+	Folder  string // the folder's Input
+	Path    string // absolute
+	Rel     string // slash-separated, relative to Folder
+	Size    int64
+	ModTime time.Time
+	FileID  string
+}
+
+// Pipeline is the daemon's job engine. New validates; Run works until its context ends.
+type Pipeline struct {
+	opts    Options
+	log     *slog.Logger
+	st      store.Store
+	api     *mosaic.Client
+	folders map[string]*Folder
+	now     func() time.Time
+
+	gate     *gate
+	stages   []*stage
+	byStep   map[store.Step]*stage
+	pollWake chan struct{}
+
+	agentMu    sync.Mutex
+	agentLocks map[string]*sync.Mutex
+
+	runsMu     sync.Mutex
+	activeRuns int
+
+	progMu   sync.Mutex
+	progress map[int64]Progress
+}
+
+// Progress is the in-memory transfer state of a job, for status displays.
+type Progress struct {
+	Phase string // "hashing", "uploading", "downloading"
+	Done  int64
+	Total int64
+}
+
+// New validates the options and prepares a Pipeline; it starts nothing.
+func New(opts Options) (*Pipeline, error) {
+	if opts.Store == nil || opts.Client == nil {
+		return nil, errors.New("pipeline: Store and Client are required")
+	}
+	if opts.Owner == "" {
+		return nil, errors.New("pipeline: Owner is required")
+	}
+	if len(opts.Folders) == 0 {
+		return nil, errors.New("pipeline: no folders")
+	}
+	setDefault(&opts.PollInterval, 10*time.Second)
+	setDefault(&opts.Lease, 60*time.Second)
+	setDefault(&opts.AuthRecheck, 30*time.Second)
+	setDefault(&opts.ClaimEvery, time.Second)
+	setDefault(&opts.Retry.Base, 30*time.Second)
+	setDefault(&opts.Retry.Max, time.Hour)
+	setDefaultInt(&opts.Retry.MaxAttempts, 8)
+	setDefaultInt(&opts.Limits.Hashes, 2)
+	setDefaultInt(&opts.Limits.Uploads, 2)
+	setDefaultInt(&opts.Limits.Starts, 2)
+	setDefaultInt(&opts.Limits.ActiveRuns, 8)
+	setDefaultInt(&opts.Limits.Downloads, 2)
+	if opts.UploadAPI == "" {
+		opts.UploadAPI = mosaic.UploadsAPI
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	p := &Pipeline{
+		opts:       opts,
+		log:        opts.Logger,
+		st:         opts.Store,
+		api:        opts.Client,
+		folders:    make(map[string]*Folder),
+		now:        opts.Now,
+		pollWake:   make(chan struct{}, 1),
+		agentLocks: make(map[string]*sync.Mutex),
+		progress:   make(map[int64]Progress),
+	}
+	for i := range opts.Folders {
+		f := &opts.Folders[i]
+		if !filepath.IsAbs(f.Input) || !filepath.IsAbs(f.Output) {
+			return nil, fmt.Errorf("pipeline: folder %q: input and output must be absolute", f.Name)
+		}
+		if f.AgentID == "" {
+			return nil, fmt.Errorf("pipeline: folder %q: no agent id", f.Name)
+		}
+		if _, dup := p.folders[f.Input]; dup {
+			return nil, fmt.Errorf("pipeline: input %s configured twice", f.Input)
+		}
+		p.folders[f.Input] = f
+	}
+	p.gate = newGate(p.now)
+	p.buildStages()
+	return p, nil
+}
+
+func setDefault(d *time.Duration, v time.Duration) {
+	if *d <= 0 {
+		*d = v
+	}
+}
+
+func setDefaultInt(n *int, v int) {
+	if *n <= 0 {
+		*n = v
+	}
+}
+
+// Run works until ctx ends. On return every in-flight step has stopped at a safe point: jobs
+// resume from their last committed step at the next start.
+func (p *Pipeline) Run(ctx context.Context) error {
+	if n, err := p.st.ReleaseOwner(ctx, p.opts.Owner); err != nil {
+		return fmt.Errorf("take back unfinished jobs: %w", err)
+	} else if n > 0 {
+		p.log.Info("resuming unfinished jobs from the last run", "jobs", n)
+	}
+	if err := p.countActiveRuns(ctx); err != nil {
+		return err
+	}
+	p.cleanStaleTemps(ctx)
+
+	var wg sync.WaitGroup
+	for _, s := range p.stages {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.loop(ctx) }()
+	}
+	wg.Add(3)
+	go func() { defer wg.Done(); p.pollLoop(ctx) }()
+	go func() { defer wg.Done(); p.heartbeatLoop(ctx) }()
+	go func() { defer wg.Done(); p.authLoop(ctx) }()
+	wg.Wait()
+	return nil
+}
+
+func (p *Pipeline) countActiveRuns(ctx context.Context) error {
+	n := 0
+	for _, step := range []store.Step{store.StepStartingRun, store.StepRunStarted} {
+		jobs, err := p.st.OpenAtStep(ctx, step)
+		if err != nil {
+			return fmt.Errorf("count active runs: %w", err)
+		}
+		n += len(jobs)
+	}
+	p.runsMu.Lock()
+	p.activeRuns = n
+	p.runsMu.Unlock()
+	return nil
+}
+
+// FileReady records a finished file. A file already known by (folder, path, size, mtime) is
+// ignored, so rescans and restarts never queue a file twice.
+func (p *Pipeline) FileReady(ctx context.Context, f File) error {
+	folder, ok := p.folders[f.Folder]
+	if !ok {
+		return fmt.Errorf("file %s: folder %s is not configured", f.Path, f.Folder)
+	}
+	job, created, err := p.st.AddJob(ctx, store.NewJob{
+		Folder: f.Folder, RelPath: f.Rel, Size: f.Size, ModTime: f.ModTime,
+		FileID: f.FileID, AgentID: folder.AgentID,
+	}, p.now())
+	if err != nil {
+		return fmt.Errorf("record %s: %w", f.Path, err)
+	}
+	if !created {
+		return nil
+	}
+	p.log.Info("new file", "job", job.ID, "folder", folder.Name, "path", f.Rel, "size", f.Size)
+	p.retireIncomplete(ctx, job)
+	p.wake(store.StepFound)
+	return nil
+}
+
+// FileIncomplete records a file that never became ready (still being written, no moov box,
+// unreadable, empty) so that status shows it; it is not uploaded.
+func (p *Pipeline) FileIncomplete(ctx context.Context, f File, reason string) error {
+	folder, ok := p.folders[f.Folder]
+	if !ok {
+		return fmt.Errorf("file %s: folder %s is not configured", f.Path, f.Folder)
+	}
+	job, created, err := p.st.AddJob(ctx, store.NewJob{
+		Folder: f.Folder, RelPath: f.Rel, Size: f.Size, ModTime: f.ModTime,
+		FileID: f.FileID, AgentID: folder.AgentID, Status: store.StatusAttention, Reason: "not uploaded: " + reason,
+	}, p.now())
+	if err != nil {
+		return fmt.Errorf("record %s: %w", f.Path, err)
+	}
+	if created {
+		p.log.Warn("file is not complete; not uploading it", "job", job.ID, "folder", folder.Name, "path", f.Rel, "reason", reason)
+	}
+	return nil
+}
+
+// retireIncomplete marks older "not complete" records of the same path as superseded once a
+// complete version of the file arrived.
+func (p *Pipeline) retireIncomplete(ctx context.Context, newer store.Job) {
+	jobs, err := p.st.JobsAt(ctx, newer.Folder, newer.RelPath)
+	if err != nil {
+		p.log.Warn("list jobs for path", "path", newer.RelPath, "err", err)
+		return
+	}
+	for i := range jobs {
+		j := &jobs[i]
+		if j.ID == newer.ID || j.Status != store.StatusAttention || j.Step != store.StepFound {
+			continue
+		}
+		j.Status = store.StatusSkipped
+		j.Note = fmt.Sprintf("superseded by job %d (the file is complete now)", newer.ID)
+		if err := p.st.Save(ctx, j, j.Note); err != nil {
+			p.log.Warn("retire incomplete record", "job", j.ID, "err", err)
+		}
+	}
+}
+
+// Progress returns a snapshot of in-flight transfers by job id.
+func (p *Pipeline) Progress() map[int64]Progress {
+	p.progMu.Lock()
+	defer p.progMu.Unlock()
+	out := make(map[int64]Progress, len(p.progress))
+	for k, v := range p.progress {
+		out[k] = v
+	}
+	return out
+}
+
+func (p *Pipeline) setProgress(id int64, pr Progress) {
+	p.progMu.Lock()
+	p.progress[id] = pr
+	p.progMu.Unlock()
+}
+
+func (p *Pipeline) clearProgress(id int64) {
+	p.progMu.Lock()
+	delete(p.progress, id)
+	p.progMu.Unlock()
+}
+
+// WakePoller makes the poller check runs now (e.g. after a webhook said a run finished).
+func (p *Pipeline) WakePoller() {
+	select {
+	case p.pollWake <- struct{}{}:
+	default:
+	}
+}
+
+// Paused reports why work is paused, or "" when it is not.
+func (p *Pipeline) Paused() string { return p.gate.reason() }
+
+func (p *Pipeline) folderOf(j *store.Job) (*Folder, error) {
+	f, ok := p.folders[j.Folder]
+	if !ok {
+		return nil, attention(fmt.Sprintf("folder %s is no longer in the configuration", j.Folder))
+	}
+	return f, nil
+}
+
+func (p *Pipeline) sourcePath(f *Folder, j *store.Job) string {
+	return filepath.Join(f.Input, filepath.FromSlash(j.RelPath))
+}
+
+func (p *Pipeline) agentLock(agentID string) *sync.Mutex {
+	p.agentMu.Lock()
+	defer p.agentMu.Unlock()
+	m, ok := p.agentLocks[agentID]
+	if !ok {
+		m = new(sync.Mutex)
+		p.agentLocks[agentID] = m
+	}
+	return m
+}

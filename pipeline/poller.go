@@ -1,0 +1,174 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mosaic-watch/mosaic-watch/mosaic"
+	"github.com/mosaic-watch/mosaic-watch/store"
+)
+
+// pollConcurrency bounds the GETs one poll round makes at once.
+const pollConcurrency = 4
+
+// pollLoop is the one loop that follows every active run: no goroutine per job sleeps.
+func (p *Pipeline) pollLoop(ctx context.Context) {
+	t := time.NewTicker(p.opts.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-p.pollWake:
+		}
+		if !p.gate.open() {
+			continue
+		}
+		p.pollOnce(ctx)
+	}
+}
+
+func (p *Pipeline) pollOnce(ctx context.Context) {
+	jobs, err := p.st.OpenAtStep(ctx, store.StepRunStarted)
+	if err != nil {
+		if ctx.Err() == nil {
+			p.log.Error("list active runs", "err", err)
+		}
+		return
+	}
+	if starting, err := p.st.OpenAtStep(ctx, store.StepStartingRun); err == nil {
+		// Resynchronize the in-memory count of active runs with the database.
+		p.runsMu.Lock()
+		p.activeRuns = len(jobs) + len(starting)
+		p.runsMu.Unlock()
+	}
+	now := p.now()
+	sem := make(chan struct{}, pollConcurrency)
+	var wg sync.WaitGroup
+	for i := range jobs {
+		j := &jobs[i]
+		if j.NextAttemptAt.After(now) {
+			continue
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := p.pollJob(ctx, j); err != nil {
+				p.fail(ctx, j, err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// pollJob fetches one run's status and, at a terminal status, records the result.
+func (p *Pipeline) pollJob(ctx context.Context, j *store.Job) error {
+	run, err := p.api.GetRun(ctx, j.RunID)
+	if mosaic.IsNotFound(err) {
+		return attention(fmt.Sprintf("Mosaic does not know run %s any more; `mosaic-watch retry` starts a new run", j.RunID))
+	}
+	if err != nil {
+		return err
+	}
+	msg := runSummary(run)
+	if !run.Terminal() {
+		if run.NeedsCredits {
+			p.addActiveRuns(-1)
+			return p.needsCredits(ctx, j, run)
+		}
+		if msg != j.RunMessage {
+			j.RunMessage = msg
+			return p.commit(ctx, j, "run progress: "+msg)
+		}
+		return nil
+	}
+	p.addActiveRuns(-1)
+	j.RunStatus = run.Status
+	j.RunMessage = msg
+	j.Attempts = 0
+	switch {
+	case run.NeedsCredits:
+		return p.needsCredits(ctx, j, run)
+	case run.Status == mosaic.StatusFailed || run.Status == mosaic.StatusCancelled:
+		j.Status = store.StatusFailed
+		j.LastError = fmt.Sprintf("the Mosaic run %s %s: %s (not re-run automatically, since a run costs credits; `mosaic-watch retry` runs it again)",
+			j.RunID, run.Status, runErrorText(run))
+		p.log.Error("run failed", "job", j.ID, "path", j.RelPath, "run", j.RunID, "status", run.Status, "reason", runErrorText(run))
+		p.handleFailedSource(ctx, j)
+		return p.commit(ctx, j, j.LastError)
+	}
+	j.Outputs = mergeOutputs(j.Outputs, run.Outputs)
+	if run.Status == mosaic.StatusPartialComplete {
+		j.LastError = "partial_complete: " + runErrorText(run)
+	}
+	j.Step = store.StepRunFinished
+	p.log.Info("run finished", "job", j.ID, "path", j.RelPath, "run", j.RunID, "status", run.Status, "outputs", len(run.Outputs))
+	return p.commit(ctx, j, fmt.Sprintf("run %s with %d output(s)", run.Status, len(run.Outputs)))
+}
+
+func (p *Pipeline) needsCredits(ctx context.Context, j *store.Job, run *mosaic.Run) error {
+	j.RunStatus = run.Status
+	j.Status = store.StatusAttention
+	j.LastError = fmt.Sprintf("the Mosaic account is out of credits (run %s: %s); add credits, then `mosaic-watch retry` this file",
+		j.RunID, runErrorText(run))
+	p.log.Error("run blocked: out of credits", "job", j.ID, "path", j.RelPath, "run", j.RunID)
+	return p.commit(ctx, j, j.LastError)
+}
+
+// mergeOutputs records the run's outputs in order, keeping what earlier attempts already wrote
+// (so a refreshed URL list does not lose written files).
+func mergeOutputs(have []store.Output, outs []mosaic.Output) []store.Output {
+	merged := make([]store.Output, 0, len(outs))
+	for i, o := range outs {
+		if o.VideoURL == "" {
+			continue // a failed output of a partial run
+		}
+		so := store.Output{Index: len(merged), RenderID: o.ID, URL: o.VideoURL}
+		for _, h := range have {
+			if (h.RenderID != "" && h.RenderID == o.ID) || (h.RenderID == "" && h.Index == i) {
+				so.Path, so.Size, so.Written = h.Path, h.Size, h.Written
+			}
+		}
+		merged = append(merged, so)
+	}
+	return merged
+}
+
+func runSummary(r *mosaic.Run) string {
+	c := r.NodeStatusCounts
+	total := 0
+	for _, n := range c {
+		total += n
+	}
+	s := r.Status
+	if total > 0 {
+		s += fmt.Sprintf(" (%d/%d nodes done)", c["completed"], total)
+	}
+	if r.StatusMessage != "" {
+		s += ": " + r.StatusMessage
+	}
+	return s
+}
+
+func runErrorText(r *mosaic.Run) string {
+	var parts []string
+	if r.StatusMessage != "" {
+		parts = append(parts, r.StatusMessage)
+	}
+	for _, e := range r.Errors {
+		node := e.OriginalNodeID
+		if node == "" {
+			node = "run"
+		}
+		parts = append(parts, node+": "+strings.Join(e.Messages, "; "))
+	}
+	if len(parts) == 0 {
+		return "no reason given"
+	}
+	return strings.Join(parts, "; ")
+}

@@ -1,0 +1,231 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"time"
+
+	"github.com/mosaic-watch/mosaic-watch/mosaic"
+	"github.com/mosaic-watch/mosaic-watch/store"
+)
+
+// checkSource verifies that the source file is still the version the job was created for.
+// A changed file is a new job (the watcher reports it once it settles again); a vanished file
+// has nothing left to do.
+func (p *Pipeline) checkSource(j *store.Job, src string) (os.FileInfo, error) {
+	fi, err := os.Stat(src)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, skip("the source file disappeared before it was uploaded")
+	}
+	if err != nil {
+		return nil, transient("stat source", err)
+	}
+	if fi.Size() != j.Size || !fi.ModTime().Equal(j.ModTime) {
+		return nil, skip("the source file changed; the new version is handled as a new job once it settles")
+	}
+	return fi, nil
+}
+
+// stepHash takes the content hash that identifies the file, and recognises content that was
+// already processed in this folder (a renamed or moved file) so it is not run again.
+func (p *Pipeline) stepHash(ctx context.Context, j *store.Job) error {
+	f, err := p.folderOf(j)
+	if err != nil {
+		return err
+	}
+	src := p.sourcePath(f, j)
+	if _, err := p.checkSource(j, src); err != nil {
+		return err
+	}
+	if j.Size == 0 {
+		return permanent("the file is empty", nil)
+	}
+	if f.MaxFileSize > 0 && j.Size > f.MaxFileSize {
+		return permanent(fmt.Sprintf("the file is %s, larger than this folder's limit of %s", humanBytes(j.Size), humanBytes(f.MaxFileSize)), nil)
+	}
+	file, err := os.Open(src)
+	if err != nil {
+		return openError(err)
+	}
+	defer file.Close()
+	head := make([]byte, 64)
+	n, _ := io.ReadFull(file, head)
+	if kind := sniffContainer(head[:n]); kind == "" {
+		return permanent("not a video: the content matches none of MP4, MOV, MKV, WebM or AVI", nil)
+	}
+	if _, err := file.Seek(0, io.SeekStart); err != nil {
+		return transient("read source", err)
+	}
+	h := sha256.New()
+	pr := &progressReader{r: file, total: j.Size, report: func(done, total int64) {
+		p.setProgress(j.ID, Progress{Phase: "hashing", Done: done, Total: total})
+	}}
+	if _, err := io.Copy(h, ctxReader{ctx, pr}); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return transient("hash source", err)
+	}
+	if _, err := p.checkSource(j, src); err != nil {
+		return err
+	}
+	j.ContentHash = hex.EncodeToString(h.Sum(nil))
+	if prev, err := p.st.FindByContent(ctx, j.Folder, j.ContentHash, j.ID); err != nil {
+		return transient("look up content", err)
+	} else if prev != nil {
+		return skip(fmt.Sprintf("same content as job %d (%s), which is %s; not run again", prev.ID, prev.RelPath, prev.Status))
+	}
+	j.Step = store.StepSettled
+	j.Attempts = 0
+	return p.commit(ctx, j, "hashed "+j.ContentHash[:12])
+}
+
+// stepUpload uploads and finalizes. The bytes sent are hashed on the way and must match the
+// hash taken before: a file that changed during the upload is abandoned.
+func (p *Pipeline) stepUpload(ctx context.Context, j *store.Job) error {
+	if j.Step == store.StepUploaded {
+		return p.stepFinalize(ctx, j)
+	}
+	f, err := p.folderOf(j)
+	if err != nil {
+		return err
+	}
+	src := p.sourcePath(f, j)
+	if _, err := p.checkSource(j, src); err != nil {
+		return err
+	}
+	file, err := os.Open(src)
+	if err != nil {
+		return openError(err)
+	}
+	defer file.Close()
+
+	req := mosaic.UploadRequest{
+		API:         p.opts.UploadAPI,
+		Filename:    path.Base(j.RelPath),
+		ContentType: mosaic.ContentTypeFor(j.RelPath),
+		FileSize:    j.Size,
+	}
+	if req.API == mosaic.VideosAPI {
+		meta := probeVideo(file, j.Size)
+		req.Width, req.Height, req.DurationMS = meta.Width, meta.Height, meta.DurationMS
+		if _, err := file.Seek(0, io.SeekStart); err != nil {
+			return transient("read source", err)
+		}
+	}
+	target, err := p.api.GetUploadURL(ctx, req)
+	if err != nil {
+		return err
+	}
+	if target.MaxFileSize > 0 && j.Size > target.MaxFileSize {
+		return permanent(fmt.Sprintf("the file is %s, larger than Mosaic's limit of %s", humanBytes(j.Size), humanBytes(target.MaxFileSize)), nil)
+	}
+	h := sha256.New()
+	body := io.TeeReader(file, h)
+	p.log.Info("uploading", "job", j.ID, "path", j.RelPath, "size", j.Size, "video", target.VideoID)
+	err = p.api.Upload(ctx, target, mosaic.UploadFile{
+		Name: path.Base(j.RelPath), ContentType: req.ContentType, Size: j.Size, Body: body,
+	}, func(sent, total int64) {
+		p.setProgress(j.ID, Progress{Phase: "uploading", Done: sent, Total: total})
+	})
+	if err != nil {
+		if _, serr := p.checkSource(j, src); serr != nil {
+			return serr
+		}
+		return err
+	}
+	if _, err := p.checkSource(j, src); err != nil {
+		return err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != j.ContentHash {
+		return skip("the source file changed during the upload; the new version is handled as a new job once it settles")
+	}
+	j.Step = store.StepUploaded
+	j.UploadAPI = string(target.API)
+	j.VideoID = target.VideoID
+	j.Attempts = 0
+	if err := p.commit(ctx, j, "uploaded as video "+target.VideoID); err != nil {
+		return err
+	}
+	return p.stepFinalize(ctx, j)
+}
+
+func (p *Pipeline) stepFinalize(ctx context.Context, j *store.Job) error {
+	err := p.api.FinalizeUpload(ctx, mosaic.UploadAPI(j.UploadAPI), j.VideoID)
+	if mosaic.IsNotFound(err) {
+		// The upload expired or was never recorded: upload again.
+		j.Step = store.StepSettled
+		j.VideoID = ""
+		return p.commit(ctx, j, "Mosaic no longer knows the upload; uploading again")
+	}
+	if err != nil {
+		return err
+	}
+	j.Step = store.StepFinalized
+	j.Attempts = 0
+	return p.commit(ctx, j, "upload finalized")
+}
+
+func openError(err error) error {
+	if errors.Is(err, fs.ErrPermission) {
+		return attention("cannot read the source file: permission denied (check the daemon user's access)")
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return skip("the source file disappeared before it was uploaded")
+	}
+	return transient("open source", err)
+}
+
+type progressReader struct {
+	r      io.Reader
+	done   int64
+	total  int64
+	last   time.Time
+	report func(done, total int64)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.done += int64(n)
+	if now := time.Now(); now.Sub(p.last) > 200*time.Millisecond || err != nil {
+		p.last = now
+		p.report(p.done, p.total)
+	}
+	return n, err
+}
+
+// ctxReader stops a long local read (hashing a large file) when the context ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(b []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(b)
+}
+
+var _ hash.Hash = sha256.New()
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
