@@ -106,6 +106,7 @@ func (p *Pipeline) fail(ctx context.Context, j *store.Job, err error) {
 			msg = j.LastError
 			p.handleFailedSource(ctx, j)
 		} else {
+			p.opts.Observer.Retried(p.folderName(j), j.Step)
 			j.Status = store.StatusRetrying
 			j.NextAttemptAt = now.Add(p.backoff(j.Attempts))
 			log.Warn("step failed; will retry", "attempt", j.Attempts, "at", j.NextAttemptAt.Format(time.RFC3339), "err", msg)
@@ -126,6 +127,9 @@ func (p *Pipeline) fail(ctx context.Context, j *store.Job, err error) {
 		log.Info("job skipped", "reason", msg)
 	}
 	j.LeaseUntil = time.Time{} // the job leaves its worker whatever the outcome
+	if j.Step == store.StepStartingRun && j.Status.Open() {
+		p.markStartsUnsettled(j.AgentID) // it waits outside a worker now
+	}
 	if !j.Status.Open() && (j.Step == store.StepStartingRun || j.Step == store.StepRunStarted) {
 		p.addActiveRuns(-1)
 	}

@@ -36,37 +36,39 @@ func (p *Pipeline) stepOutputs(ctx context.Context, j *store.Job) error {
 		if err := p.writeOutputs(ctx, f, j); err != nil {
 			return err
 		}
-		j.Step = store.StepOutputsWritten
-		j.Attempts = 0
-		return p.commit(ctx, j, fmt.Sprintf("%d output(s) written", len(j.Outputs)))
+		if j.Step == store.StepRunFinished { // a run with no outputs to write
+			j.Step = store.StepOutputsWritten
+			return p.commit(ctx, j, "the run has no outputs to write")
+		}
+		return nil
 	case store.StepOutputsWritten:
-		note, err := p.handleSource(f, j, f.AfterSuccess, f.AfterSuccessMoveTo)
+		action, moveTo := f.AfterSuccess, f.AfterSuccessMoveTo
 		if j.RunStatus == mosaic.StatusPartialComplete {
 			// Some outputs failed: treat the source as after a failure, never delete it.
-			note, err = p.handleSource(f, j, f.AfterFailure, f.AfterFailureMoveTo)
+			action, moveTo = f.AfterFailure, f.AfterFailureMoveTo
 		}
+		if action == "" || action == "keep" {
+			// Nothing to do to the source, so nothing to record before closing the job.
+			return p.finish(ctx, j, "source kept; done")
+		}
+		note, err := p.handleSource(f, j, action, moveTo)
 		if err != nil {
 			return err
 		}
 		j.Step = store.StepSourceHandled
-		if note != "" {
-			j.Note = note
-		}
-		return p.commit(ctx, j, "source: "+orDefault(note, "kept"))
+		j.Note = note
+		return p.commit(ctx, j, "source: "+note)
 	case store.StepSourceHandled:
-		j.Step = store.StepDone
-		j.Status = store.StatusDone
-		p.log.Info("done", "job", j.ID, "path", j.RelPath, "outputs", len(j.Outputs))
-		return p.commit(ctx, j, "done")
+		return p.finish(ctx, j, "done")
 	}
 	return nil
 }
 
-func orDefault(s, d string) string {
-	if s == "" {
-		return d
-	}
-	return s
+func (p *Pipeline) finish(ctx context.Context, j *store.Job, msg string) error {
+	j.Step = store.StepDone
+	j.Status = store.StatusDone
+	p.log.Info("done", "job", j.ID, "path", j.RelPath, "outputs", len(j.Outputs))
+	return p.commit(ctx, j, msg)
 }
 
 func (p *Pipeline) writeOutputs(ctx context.Context, f *Folder, j *store.Job) error {
@@ -125,6 +127,9 @@ func (p *Pipeline) writeOutput(ctx context.Context, root *os.Root, f *Folder, j 
 		if fi, err := root.Stat(final); err == nil && fi.Mode().IsRegular() && p.wroteBefore(ctx, j, o.Path, true) {
 			// Renamed into place just before a crash, but not recorded yet.
 			o.Written, o.Size = true, fi.Size()
+			if allWritten(j.Outputs) {
+				j.Step = store.StepOutputsWritten
+			}
 			return p.commit(ctx, j, "output "+o.Path+" written")
 		}
 	}
@@ -160,8 +165,16 @@ func (p *Pipeline) writeOutput(ctx context.Context, root *os.Root, f *Folder, j 
 		return transient("rename output into place", err)
 	}
 	syncDir(root, path.Dir(o.Path))
+	p.opts.Observer.Transferred(f.Name, "download", n)
 	o.Written, o.Size = true, offset+n
-	return p.commit(ctx, j, fmt.Sprintf("output %s written (%s)", o.Path, humanBytes(o.Size)))
+	msg := fmt.Sprintf("output %s written (%s)", o.Path, humanBytes(o.Size))
+	if allWritten(j.Outputs) {
+		// The last output's commit is also the step's.
+		j.Step = store.StepOutputsWritten
+		j.Attempts = 0
+		msg += fmt.Sprintf("; all %d output(s) written", len(j.Outputs))
+	}
+	return p.commit(ctx, j, msg)
 }
 
 // planOutput picks output i's name. Rule: <dir>/<stem><-k><ext>; when that name is taken by a
@@ -250,6 +263,15 @@ func (p *Pipeline) wroteBefore(ctx context.Context, j *store.Job, c string, self
 		}
 	}
 	return false
+}
+
+func allWritten(outs []store.Output) bool {
+	for _, o := range outs {
+		if !o.Written {
+			return false
+		}
+	}
+	return true
 }
 
 func tempName(final string) string {

@@ -66,6 +66,7 @@ type Options struct {
 	Lease        time.Duration // job lease, renewed by a heartbeat (default 60s)
 	AuthRecheck  time.Duration // how often a rejected API key is re-checked (default 30s)
 	ClaimEvery   time.Duration // fallback claim tick when nothing wakes a stage (default 1s)
+	Observer     Observer      // measurements for metrics; nil = none
 	Logger       *slog.Logger
 	Now          func() time.Time
 }
@@ -94,8 +95,9 @@ type Pipeline struct {
 	byStep   map[store.Step]*stage
 	pollWake chan struct{}
 
-	agentMu    sync.Mutex
-	agentLocks map[string]*sync.Mutex
+	agentMu       sync.Mutex
+	agentLocks    map[string]*sync.Mutex
+	settledAgents map[string]bool // agents with no job left in "starting run" outside a worker
 
 	runsMu     sync.Mutex
 	activeRuns int
@@ -143,16 +145,20 @@ func New(opts Options) (*Pipeline, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Observer == nil {
+		opts.Observer = nopObserver{}
+	}
 	p := &Pipeline{
-		opts:       opts,
-		log:        opts.Logger,
-		st:         opts.Store,
-		api:        opts.Client,
-		folders:    make(map[string]*Folder),
-		now:        opts.Now,
-		pollWake:   make(chan struct{}, 1),
-		agentLocks: make(map[string]*sync.Mutex),
-		progress:   make(map[int64]Progress),
+		opts:          opts,
+		log:           opts.Logger,
+		st:            opts.Store,
+		api:           opts.Client,
+		folders:       make(map[string]*Folder),
+		now:           opts.Now,
+		pollWake:      make(chan struct{}, 1),
+		agentLocks:    make(map[string]*sync.Mutex),
+		settledAgents: make(map[string]bool),
+		progress:      make(map[int64]Progress),
 	}
 	for i := range opts.Folders {
 		f := &opts.Folders[i]
@@ -329,6 +335,14 @@ func (p *Pipeline) folderOf(j *store.Job) (*Folder, error) {
 		return nil, attention(fmt.Sprintf("folder %s is no longer in the configuration", j.Folder))
 	}
 	return f, nil
+}
+
+// folderName names a job's folder for logs and metrics.
+func (p *Pipeline) folderName(j *store.Job) string {
+	if f, ok := p.folders[j.Folder]; ok {
+		return f.Name
+	}
+	return j.Folder
 }
 
 func (p *Pipeline) sourcePath(f *Folder, j *store.Job) string {

@@ -40,12 +40,11 @@ func (p *Pipeline) pollOnce(ctx context.Context) {
 		}
 		return
 	}
-	if starting, err := p.st.OpenAtStep(ctx, store.StepStartingRun); err == nil {
-		// Resynchronize the in-memory count of active runs with the database.
-		p.runsMu.Lock()
-		p.activeRuns = len(jobs) + len(starting)
-		p.runsMu.Unlock()
-	}
+	// Resynchronize the in-memory count of active runs: the runs being followed plus the starts
+	// in flight.
+	p.runsMu.Lock()
+	p.activeRuns = len(jobs) + len(p.byStep[store.StepStartingRun].inflightIDs())
+	p.runsMu.Unlock()
 	now := p.now()
 	sem := make(chan struct{}, pollConcurrency)
 	var wg sync.WaitGroup
@@ -88,6 +87,7 @@ func (p *Pipeline) pollJob(ctx context.Context, j *store.Job) error {
 		return nil
 	}
 	p.addActiveRuns(-1)
+	p.opts.Observer.RunEnded(p.folderName(j), run.Status, p.now().Sub(j.RunStartAt))
 	j.RunStatus = run.Status
 	j.RunMessage = msg
 	j.Attempts = 0

@@ -55,8 +55,10 @@ func (p *Pipeline) stepStartRun(ctx context.Context, j *store.Job) error {
 
 	// Any job of this agent left in "starting run" (a crash or a lost response) is settled
 	// first, so that the window of a new start cannot contain an unadopted run of ours.
-	if err := p.reconcilePending(ctx, j); err != nil {
-		return err
+	if p.startsUnsettled(j.AgentID) {
+		if err := p.reconcilePending(ctx, j); err != nil {
+			return err
+		}
 	}
 	if j.Step == store.StepStartingRun {
 		return p.reconcile(ctx, j)
@@ -111,21 +113,46 @@ func (p *Pipeline) checkSourceForRun(f *Folder, j *store.Job) (bool, error) {
 	return true, nil
 }
 
+// startsUnsettled reports whether jobs of agentID may sit in "starting run" outside a start
+// worker: after a restart (a crash may have left them) and after a start whose outcome could
+// not be settled at once. Checking only then keeps the database query off the hot path.
+func (p *Pipeline) startsUnsettled(agentID string) bool {
+	p.agentMu.Lock()
+	defer p.agentMu.Unlock()
+	return !p.settledAgents[agentID]
+}
+
+func (p *Pipeline) markStartsUnsettled(agentID string) {
+	p.agentMu.Lock()
+	delete(p.settledAgents, agentID)
+	p.agentMu.Unlock()
+}
+
 // reconcilePending settles other jobs of the same agent that are stuck in "starting run".
 func (p *Pipeline) reconcilePending(ctx context.Context, current *store.Job) error {
 	pending, err := p.st.OpenAtStep(ctx, store.StepStartingRun)
 	if err != nil {
 		return transient("list pending run starts", err)
 	}
+	settled := true
+	defer func() {
+		if settled {
+			p.agentMu.Lock()
+			p.settledAgents[current.AgentID] = true
+			p.agentMu.Unlock()
+		}
+	}()
 	for i := range pending {
 		o := &pending[i]
 		if o.ID == current.ID || o.AgentID != current.AgentID || p.byStep[store.StepStartingRun].ownsJob(o.ID) {
 			continue // other agents' jobs, and jobs a start worker holds, are not ours to settle here
 		}
 		if o.Owner != "" && o.Owner != p.opts.Owner && o.LeaseUntil.After(p.now()) {
+			settled = false
 			continue // another daemon holds it; it reconciles it itself
 		}
 		if err := p.reconcile(ctx, o); err != nil {
+			settled = false
 			p.fail(ctx, o, err)
 		}
 	}

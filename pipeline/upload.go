@@ -148,6 +148,7 @@ func (p *Pipeline) stepUpload(ctx context.Context, j *store.Job) error {
 	if got := hex.EncodeToString(h.Sum(nil)); got != j.ContentHash {
 		return skip("the source file changed during the upload; the new version is handled as a new job once it settles")
 	}
+	p.opts.Observer.Transferred(f.Name, "upload", j.Size)
 	j.Step = store.StepUploaded
 	j.UploadAPI = string(target.API)
 	j.VideoID = target.VideoID

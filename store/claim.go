@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -53,6 +54,13 @@ func (s *SQLite) Claim(ctx context.Context, owner string, steps []Step, now time
 	}
 	args = append(args, limit)
 
+	// Most calls find nothing due. Asking the read pool first keeps those calls off the single
+	// write connection, which every step's commit needs. A stale answer only delays a claim to
+	// the caller's next try; the IMMEDIATE transaction below stays the authority.
+	if !s.anyDue(ctx, steps, args[:len(args)-1]) {
+		return nil, nil
+	}
+
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("claim: %w", err)
@@ -103,6 +111,26 @@ func (s *SQLite) Claim(ctx context.Context, owner string, steps []Step, now time
 		jobs[i].LeaseUntil = fromMillis(until)
 	}
 	return jobs, nil
+}
+
+// anyDue reports whether the read pool sees a due job (true on error: let Claim decide).
+func (s *SQLite) anyDue(ctx context.Context, steps []Step, args []any) bool {
+	st, err := s.rs.get(ctx, dueExistsQuery(len(steps)))
+	if err != nil {
+		return true
+	}
+	var one int
+	err = st.QueryRowContext(ctx, args...).Scan(&one)
+	return !errors.Is(err, sql.ErrNoRows)
+}
+
+// dueExistsQuery is dueQuery's WHERE clause as an existence check. Arguments: now, now, steps...
+func dueExistsQuery(nSteps int) string {
+	q := "SELECT 1 FROM jobs WHERE open = 1 AND next_attempt_at <= ? AND (owner = '' OR lease_until < ?)"
+	if nSteps > 0 {
+		q += " AND step IN (" + placeholders(nSteps) + ")"
+	}
+	return q + " LIMIT 1"
 }
 
 // Renew extends the lease of the given jobs still owned by owner; jobs lost meanwhile are skipped

@@ -97,6 +97,7 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		{"claim any step", dueQuery(0), []any{now, now, 10}, "jobs_due"},
 		{"claim some steps", dueQuery(3), []any{now, now, StepFound, StepSettled, StepUploaded, 10}, "jobs_due"},
 		{"open at step", openAtStepSQL, []any{StepRunStarted}, "jobs_due"},
+		{"claim pre-check", dueExistsQuery(2), []any{now, now, StepFound, StepSettled}, "jobs_due"},
 		{"jobs at", jobsAtSQL, []any{"f", "v001.mov"}, "sqlite_autoindex_jobs_1"},
 		{"find by content", findByContentSQL, []any{"f", "abc", 0}, "jobs_content"},
 		{"run id taken", runIDTakenSQL, []any{"run-1"}, "jobs_run_id"},
