@@ -552,3 +552,35 @@ func TestE2EDemo(t *testing.T) {
 }
 
 var _ = context.Background
+
+func TestE2EChangedOrDeletedDuringUpload(t *testing.T) {
+	e := newE2E(t, mosaictest.Options{}, []folderSpec{{name: "main"}}, "")
+	agent := e.fake.AgentIDs()[0]
+	// Each storage POST is held for a while, so the file can change while it is "uploading".
+	e.fake.InjectFault(mosaictest.RouteStorage, mosaictest.Fault{Kind: mosaictest.FaultSlow, Delay: 2 * time.Second, Count: 2})
+	e.start()
+	doomed, first := clip("deleted mid-upload"), clip("changed mid-upload, first version")
+	e.writeFile("main/doomed.mp4", doomed)
+	e.writeFile("main/changing.mp4", first)
+	waitFor(t, 30*time.Second, "both uploads to start", func() bool {
+		logs := e.logs.String()
+		return strings.Contains(logs, `path=doomed.mp4`) && strings.Contains(logs, `path=changing.mp4`) &&
+			strings.Count(logs, "msg=uploading") >= 2
+	})
+	os.Remove(e.path("in/main/doomed.mp4"))
+	second := clip("changed mid-upload, second version")
+	e.writeFile("main/changing.mp4", second)
+
+	v := e.waitState("main/doomed.mp4", "skipped")
+	if !strings.Contains(v.Note, "disappeared") {
+		t.Fatalf("deleted mid-upload: %q", v.Note)
+	}
+	e.waitOutput("main/changing.mp4", agent, second, 0)
+	e.stop()
+	if e.runs(first, agent) != 0 || e.runs(doomed, agent) != 0 {
+		t.Fatal("a run was started for content that no longer exists")
+	}
+	if e.runs(second, agent) != 1 {
+		t.Fatalf("the settled new version ran %d times, want 1", e.runs(second, agent))
+	}
+}
