@@ -167,7 +167,7 @@ func (p *Pipeline) writeOutput(ctx context.Context, root *os.Root, f *Folder, j 
 	syncDir(root, path.Dir(o.Path))
 	p.opts.Observer.Transferred(f.Name, "download", n)
 	o.Written, o.Size = true, offset+n
-	msg := fmt.Sprintf("output %s written (%s)", o.Path, humanBytes(o.Size))
+	msg := fmt.Sprintf("output %s written (%s)", o.Path, FormatBytes(o.Size))
 	if allWritten(j.Outputs) {
 		// The last output's commit is also the step's.
 		j.Step = store.StepOutputsWritten

@@ -49,7 +49,7 @@ func (p *Pipeline) stepHash(ctx context.Context, j *store.Job) error {
 		return permanent("the file is empty", nil)
 	}
 	if f.MaxFileSize > 0 && j.Size > f.MaxFileSize {
-		return permanent(fmt.Sprintf("the file is %s, larger than this folder's limit of %s", humanBytes(j.Size), humanBytes(f.MaxFileSize)), nil)
+		return permanent(fmt.Sprintf("the file is %s, larger than this folder's limit of %s", FormatBytes(j.Size), FormatBytes(f.MaxFileSize)), nil)
 	}
 	file, err := os.Open(src)
 	if err != nil {
@@ -126,7 +126,7 @@ func (p *Pipeline) stepUpload(ctx context.Context, j *store.Job) error {
 		return err
 	}
 	if target.MaxFileSize > 0 && j.Size > target.MaxFileSize {
-		return permanent(fmt.Sprintf("the file is %s, larger than Mosaic's limit of %s", humanBytes(j.Size), humanBytes(target.MaxFileSize)), nil)
+		return permanent(fmt.Sprintf("the file is %s, larger than Mosaic's limit of %s", FormatBytes(j.Size), FormatBytes(target.MaxFileSize)), nil)
 	}
 	h := sha256.New()
 	body := io.TeeReader(file, h)
@@ -218,7 +218,8 @@ func (c ctxReader) Read(b []byte) (int, error) {
 
 var _ hash.Hash = sha256.New()
 
-func humanBytes(n int64) string {
+// FormatBytes writes a byte count for people: 512 B, 1.5 MiB.
+func FormatBytes(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)

@@ -337,19 +337,6 @@ func printHistory(ctx context.Context, w io.Writer, st store.Store, cfg *Config,
 	return nil
 }
 
-func humanSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
 func cmdRetry(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "retry", "--config FILE (JOB | PATH | --failed)", `
 Make failed jobs, and jobs that need attention, run again. A job whose Mosaic run failed
@@ -401,3 +388,6 @@ second or two.`)
 	fmt.Fprintf(env.stdout, "%d job(s) queued again\n", n)
 	return nil
 }
+
+// humanSize writes a byte count for people (one formatter for the whole binary).
+var humanSize = pipeline.FormatBytes
