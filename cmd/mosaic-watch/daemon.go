@@ -41,6 +41,9 @@ database, so the next start resumes where this one stopped.`)
 	if err != nil {
 		return err
 	}
+	if handled, err := runAsService(ctx, env, cfg); handled {
+		return err // started by the Windows service manager (a no-op elsewhere)
+	}
 	log := newLogger(env.stderr, cfg.LogLevel, cfg.LogFormat)
 
 	ctx, stop := signalContext(ctx, sigs, log)

@@ -145,8 +145,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	fs.SetOutput(io.Discard)
 	err := fs.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {
-		fs.Usage()
-		return flag.ErrHelp
+		return flag.ErrHelp // fs.Parse has printed the usage
 	}
 	if err != nil {
 		return usagef("%s: %v", fs.Name(), err)
