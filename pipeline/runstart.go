@@ -14,6 +14,9 @@ import (
 // to absorb clock skew between this machine and Mosaic.
 const reconcileMargin = 2 * time.Minute
 
+// runStartTimeout bounds one run-start request; its outcome is reconciled when it runs out.
+const runStartTimeout = 30 * time.Second
+
 func (p *Pipeline) runCapacity() int {
 	p.runsMu.Lock()
 	defer p.runsMu.Unlock()
@@ -82,7 +85,11 @@ func (p *Pipeline) stepStartRun(ctx context.Context, j *store.Job) error {
 		IgnoreNodes:  f.IgnoreNodes,
 		CallbackURL:  p.opts.CallbackURL,
 	}
-	runID, err := p.api.RunAgent(ctx, j.AgentID, req)
+	// A run start that is under way finishes even if a shutdown begins (briefly): an answer now
+	// spares a reconcile at the next start.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), runStartTimeout)
+	runID, err := p.api.RunAgent(rctx, j.AgentID, req)
+	cancel()
 	if err == nil {
 		return p.adopt(ctx, j, runID, "run started")
 	}

@@ -144,7 +144,11 @@ func (p *Pipeline) commit(ctx context.Context, j *store.Job, msg string) error {
 		j.LeaseUntil = time.Time{}
 	}
 	j.UpdatedAt = p.now()
-	if err := p.st.Save(ctx, j, msg); err != nil {
+	// A step whose work is done is recorded even when a shutdown has begun: that is the safe
+	// point the shutdown waits for.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
+	if err := p.st.Save(wctx, j, msg); err != nil {
 		return err
 	}
 	if leaving && j.Status.Open() {
@@ -156,8 +160,13 @@ func (p *Pipeline) commit(ctx context.Context, j *store.Job, msg string) error {
 // commitDurable is commit with the write on stable storage before it returns.
 func (p *Pipeline) commitDurable(ctx context.Context, j *store.Job, msg string) error {
 	j.UpdatedAt = p.now()
-	return p.st.SaveDurable(ctx, j, msg)
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
+	return p.st.SaveDurable(wctx, j, msg)
 }
+
+// commitTimeout bounds a commit that outlives its step's context.
+const commitTimeout = 5 * time.Second
 
 // ownsJob reports whether this stage currently works on job id (so the job stays leased).
 func (s *stage) ownsJob(id int64) bool {
