@@ -39,6 +39,10 @@ type Options struct {
 	RetryBaseDelay time.Duration // default 500ms (tests use ~5ms)
 	MaxRetryDelay  time.Duration // default 30s (cap, also caps Retry-After honoured inside the client)
 	RequestTimeout time.Duration // per attempt, JSON API calls only (not Upload/Download bodies); default 60s
+	// OnResponse, when set, is called once per HTTP attempt (for metrics) with the operation
+	// ("get run", "upload", "download", ...), the status code (0 for a network error) and the time
+	// until the response headers arrived. It must be cheap and must not block.
+	OnResponse func(op string, status int, took time.Duration)
 }
 
 // Client talks to one Mosaic API base URL with one key. It is safe for concurrent use.
@@ -53,6 +57,7 @@ type Client struct {
 	maxRetryDelay  time.Duration
 	requestTimeout time.Duration
 	redact         *redactor
+	onResponse     func(op string, status int, took time.Duration)
 
 	statusMu   sync.Mutex
 	seenStatus map[string]bool // unknown run statuses already logged
@@ -92,6 +97,7 @@ func New(opts Options) (*Client, error) {
 		maxRetryDelay:  opts.MaxRetryDelay,
 		requestTimeout: opts.RequestTimeout,
 		redact:         newRedactor(opts.APIKey),
+		onResponse:     opts.OnResponse,
 		seenStatus:     map[string]bool{},
 	}
 	if c.hc == nil {

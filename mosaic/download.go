@@ -93,7 +93,7 @@ func (c *Client) downloadAttempt(ctx context.Context, w io.Writer, st *downloadS
 	if st.offset > 0 {
 		req.Header.Set("Range", "bytes="+strconv.FormatInt(st.offset, 10)+"-")
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := c.do(op, req)
 	if err != nil {
 		return 0, c.netError(ctx, op, req, err, true)
 	}

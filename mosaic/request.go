@@ -82,7 +82,7 @@ func (c *Client) attemptJSON(ctx context.Context, call apiCall, body []byte, out
 		req.Header.Set("Content-Type", "application/json")
 	}
 
-	resp, err := c.hc.Do(req)
+	resp, err := c.do(call.op, req)
 	if err != nil {
 		return c.netError(ctx, call.op, req, err, sent.Load())
 	}

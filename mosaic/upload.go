@@ -76,7 +76,7 @@ func (c *Client) Upload(ctx context.Context, t *UploadTarget, f UploadFile, prog
 		progress(0, f.Size)
 	}
 
-	resp, err := c.hc.Do(req)
+	resp, err := c.do(op, req)
 	if err != nil {
 		if berr := body.readErr(); berr != nil && ctx.Err() == nil {
 			return fmt.Errorf("mosaic: upload %s: %w", f.Name, berr)

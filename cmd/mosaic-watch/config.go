@@ -980,6 +980,12 @@ func (l *cfgLoader) walkRetry(n *yaml.Node, p string) {
 
 func (l *cfgLoader) walkHTTP(n *yaml.Node, p string) {
 	c := l.cfg
+	openPath, openLine := "", 0 // a non-loopback listen address, checked once the token is known
+	defer func() {
+		if openPath != "" && c.HTTPToken == "" {
+			l.problem(openPath, openLine, "listening on a non-loopback address exposes the status API to the network: set http.token, or listen on 127.0.0.1")
+		}
+	}()
 	l.mapping(n, p, cfgHTTPKeys, func(key string, _, v *yaml.Node, p string) {
 		s, ok := l.str(v, p)
 		if !ok {
@@ -999,10 +1005,20 @@ func (l *cfgLoader) walkHTTP(n *yaml.Node, p string) {
 			return
 		}
 		c.HTTPListen = strings.TrimSpace(s)
-		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			l.warn(p, v.Line, "listening on a non-loopback address exposes the status API to the network; set http.token")
+		if !loopbackHost(host) {
+			openPath, openLine = p, v.Line
 		}
 	})
+}
+
+// loopbackHost reports whether a listen host only accepts connections from this machine
+// ("" and unspecified addresses listen on every interface).
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // folderSetting applies one key that both defaults: and a folder entry accept.

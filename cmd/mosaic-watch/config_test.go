@@ -164,6 +164,16 @@ func TestLoadConfigProblems(t *testing.T) {
 			want: []cfgWant{{"folders[0].limits.max_file_size", 8, `unknown size unit "parsecs"`}},
 		},
 		{
+			name: "non-loopback listen needs a token",
+			body: cfgMinimal + "http:\n  listen: 0.0.0.0:8787\n",
+			want: []cfgWant{{"http.listen", 8, "set http.token"}},
+		},
+		{
+			name: "listen on every interface needs a token",
+			body: cfgMinimal + "http:\n  listen: :8787\n",
+			want: []cfgWant{{"http.listen", 8, "non-loopback"}},
+		},
+		{
 			name: "base_url must be http(s)",
 			body: strings.Replace(cfgMinimal, "mosaic:\n", "mosaic:\n  base_url: ftp://x\n", 1),
 			want: []cfgWant{{"mosaic.base_url", 2, "expected an http:// or https:// URL"}},
@@ -709,6 +719,22 @@ log:
 		cfg.WebhookPublicURL != "https://watch.example.com/hook" || cfg.LogLevel != "debug" || cfg.LogFormat != "json" ||
 		cfg.ScanInterval != 2*time.Minute || cfg.Retry != (cfgRetry{Base: 50 * time.Millisecond, Max: 500 * time.Millisecond, Attempts: 30}) {
 		t.Errorf("cfg = %+v", cfg)
+	}
+}
+
+func TestLoadConfigHTTPListen(t *testing.T) {
+	dir := cfgTestDir(t)
+	env := cfgTestEnv(map[string]string{"MOSAIC_API_KEY": "mk_x"})
+	for _, addr := range []string{"127.0.0.1:0", "localhost:8787", "[::1]:8787"} {
+		cfg := cfgLoadOK(t, dir, cfgMinimal+"http:\n  listen: \""+addr+"\"\n", env)
+		if cfg.HTTPListen != addr || cfg.HTTPToken != "" {
+			t.Errorf("%s: listen %q token %q", addr, cfg.HTTPListen, cfg.HTTPToken)
+		}
+	}
+	// The token may come before or after listen.
+	cfg := cfgLoadOK(t, dir, cfgMinimal+"http:\n  token: t0k\n  listen: 0.0.0.0:8787\n", env)
+	if cfg.HTTPListen != "0.0.0.0:8787" || cfg.HTTPToken != "t0k" {
+		t.Errorf("listen %q token %q", cfg.HTTPListen, cfg.HTTPToken)
 	}
 }
 

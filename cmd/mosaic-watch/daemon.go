@@ -95,6 +95,7 @@ type daemon struct {
 	client  *mosaic.Client
 	watcher *watcher.Watcher
 	pipe    *pipeline.Pipeline
+	metrics *metrics
 
 	healthMu sync.Mutex
 	health   map[string]string // folder input -> reason it is degraded ("" = healthy)
@@ -106,6 +107,13 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger, hooks daemonH
 		return err
 	}
 	defer d.store.Close()
+	var hs *httpServer
+	if cfg.HTTPListen != "" {
+		hs = newHTTPServer(d)
+		if err := hs.listen(); err != nil {
+			return err
+		}
+	}
 
 	log.Info("mosaic-watch started", "version", version, "config", cfg.File, "folders", len(cfg.Folders),
 		"state_dir", cfg.StateDir, "api", mosaic.RedactURL(cfg.BaseURL))
@@ -128,6 +136,10 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger, hooks daemonH
 		}
 	}()
 	go func() { defer wg.Done(); d.intake(workCtx) }()
+	if hs != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); hs.serve(workCtx) }()
+	}
 	if hooks.started != nil {
 		hooks.started(d)
 	}
@@ -160,7 +172,7 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (*daemon, err
 	if err != nil {
 		return nil, fmt.Errorf("open the state database: %w", err)
 	}
-	d := &daemon{cfg: cfg, log: log, store: st, health: make(map[string]string)}
+	d := &daemon{cfg: cfg, log: log, store: st, health: make(map[string]string), metrics: newMetrics()}
 	fail := func(err error) (*daemon, error) { st.Close(); return nil, err }
 
 	owner, err := instanceID(ctx, st)
@@ -169,6 +181,7 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (*daemon, err
 	}
 	d.client, err = mosaic.New(mosaic.Options{
 		BaseURL: cfg.BaseURL, APIKey: cfg.APIKey, UserAgent: "mosaic-watch/" + version, Logger: log,
+		OnResponse: d.metrics.apiResponse,
 	})
 	if err != nil {
 		return fail(err)
@@ -203,8 +216,9 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (*daemon, err
 		Limits: pipeline.Limits{
 			Uploads: cfg.Limits.Uploads, ActiveRuns: cfg.Limits.ActiveRuns, Downloads: cfg.Limits.Downloads,
 		},
-		Retry:  pipeline.Retry{Base: cfg.Retry.Base, Max: cfg.Retry.Max, MaxAttempts: cfg.Retry.Attempts},
-		Logger: log,
+		Retry:    pipeline.Retry{Base: cfg.Retry.Base, Max: cfg.Retry.Max, MaxAttempts: cfg.Retry.Attempts},
+		Observer: d.metrics,
+		Logger:   log,
 	})
 	if err != nil {
 		return fail(fmt.Errorf("pipeline: %w", err))

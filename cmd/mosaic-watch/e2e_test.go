@@ -74,8 +74,12 @@ type e2e struct {
 	proc   *exec.Cmd
 	logs   *syncBuffer
 	exited chan error
-	starts int
+	// startedBefore counts the "started" log lines before the current start: a start killed
+	// early never writes one.
+	startedBefore int
 }
+
+const startedLine = `msg="mosaic-watch started"`
 
 type folderSpec struct {
 	name, agent string
@@ -160,7 +164,7 @@ func (e *e2e) start() {
 		e.t.Fatal(err)
 	}
 	e.proc = cmd
-	e.starts++
+	e.startedBefore = strings.Count(e.logs.String(), startedLine)
 	e.exited = make(chan error, 1)
 	go func() { e.exited <- cmd.Wait() }()
 }
@@ -169,7 +173,7 @@ func (e *e2e) start() {
 func (e *e2e) stop() {
 	e.t.Helper()
 	waitFor(e.t, 30*time.Second, "the daemon to start", func() bool {
-		return strings.Count(e.logs.String(), `msg="mosaic-watch started"`) >= e.starts
+		return strings.Count(e.logs.String(), startedLine) > e.startedBefore
 	})
 	if err := e.proc.Process.Signal(syscall.SIGTERM); err != nil {
 		e.t.Fatal(err)
