@@ -77,6 +77,7 @@ type Folder struct {
 	Recursive          bool          // default true
 	Include, Exclude   []string      // globs on the relative path; include nil => watcher defaults; exclude adds to defaults
 	Settle             time.Duration // default 10s
+	IncompleteAfter    time.Duration // incomplete_after: report a file that never completes, default 30m
 	Mode               string        // auto|events|poll (default auto)
 	PollInterval       time.Duration // default 10s (used by poll mode)
 	AfterSuccess       string        // keep|move|delete (default keep)
@@ -136,6 +137,7 @@ const (
 	cfgMaxShutdownTimeout     = 60 * time.Second
 	cfgDefaultScanInterval    = time.Hour
 	cfgDefaultSettle          = 10 * time.Second
+	cfgDefaultIncompleteAfter = 30 * time.Minute
 	cfgMinInterval            = 100 * time.Millisecond // lowest settle/poll interval (tests use sub-second values)
 	cfgDefaultMaxFileSize     = 5 << 30
 )
@@ -149,7 +151,7 @@ var (
 	cfgRetryKeys         = []string{"base", "max", "attempts"}
 	cfgHTTPKeys          = []string{"listen", "token"}
 	cfgWebhookKeys       = []string{"secret", "public_url"}
-	cfgFolderSettingKeys = []string{"recursive", "include", "exclude", "settle", "mode", "poll_interval",
+	cfgFolderSettingKeys = []string{"recursive", "include", "exclude", "settle", "incomplete_after", "mode", "poll_interval",
 		"after_success", "after_success_move_to", "after_failure", "after_failure_move_to", "limits"}
 	cfgFolderLimitsKeys = []string{"max_file_size"}
 	cfgFolderOnlyKeys   = []string{"name", "input", "output", "agent_id", "update_params", "ignore_nodes"}
@@ -205,13 +207,14 @@ func cfgDefaultConfig() *Config {
 // cfgDefaultFolder returns the built-in per-folder defaults.
 func cfgDefaultFolder() Folder {
 	return Folder{
-		Recursive:    true,
-		Settle:       cfgDefaultSettle,
-		Mode:         "auto",
-		PollInterval: cfgDefaultPollInterval,
-		AfterSuccess: "keep",
-		AfterFailure: "keep",
-		MaxFileSize:  cfgDefaultMaxFileSize,
+		Recursive:       true,
+		Settle:          cfgDefaultSettle,
+		IncompleteAfter: cfgDefaultIncompleteAfter,
+		Mode:            "auto",
+		PollInterval:    cfgDefaultPollInterval,
+		AfterSuccess:    "keep",
+		AfterFailure:    "keep",
+		MaxFileSize:     cfgDefaultMaxFileSize,
 	}
 }
 
@@ -1048,6 +1051,10 @@ func (l *cfgLoader) folderSetting(key string, v *yaml.Node, p string, src *cfgFo
 	case "settle":
 		if d, ok := l.duration(v, p, cfgMinInterval, 0); ok {
 			f.Settle = d
+		}
+	case "incomplete_after":
+		if d, ok := l.duration(v, p, cfgMinInterval, 0); ok {
+			f.IncompleteAfter = d
 		}
 	case "mode":
 		if s, ok := l.enum(v, p, cfgModes); ok {

@@ -191,7 +191,7 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (*daemon, err
 	for i, f := range cfg.Folders {
 		roots[i] = watcher.Root{
 			Path: f.Input, Recursive: f.Recursive, Include: f.Include, Exclude: f.Exclude,
-			Settle: f.Settle, Mode: watcher.Mode(f.Mode), PollInterval: f.PollInterval,
+			Settle: f.Settle, Mode: watcher.Mode(f.Mode), PollInterval: f.PollInterval, IncompleteAfter: f.IncompleteAfter,
 		}
 		folders[i] = pipeline.Folder{
 			Name: f.Name, Input: f.Input, Output: f.Output, AgentID: f.AgentID,

@@ -77,6 +77,7 @@ type e2e struct {
 	// startedBefore counts the "started" log lines before the current start: a start killed
 	// early never writes one.
 	startedBefore int
+	prepare       func(*exec.Cmd) // adjusts the daemon's process (e.g. its user) before it starts
 }
 
 const startedLine = `msg="mosaic-watch started"`
@@ -158,6 +159,9 @@ func (e *e2e) start() {
 	fmt.Fprintf(e.logs, "---- start %s ----\n", time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command(e.bin, "run", "--config", e.cfg)
 	cmd.Env = e.env
+	if e.prepare != nil {
+		e.prepare(cmd)
+	}
 	cmd.Stdout = e.logs
 	cmd.Stderr = e.logs
 	if err := cmd.Start(); err != nil {
