@@ -19,7 +19,10 @@
 //
 // Goroutines: one event loop owns all settle state and does no I/O; one
 // reader per fsnotify watcher turns kernel events into hints; a small pool of
-// check workers does stat/open/read and watch additions; one scan goroutine per
-// root walks the tree when a scan is due. Settle deadlines live in a single
-// min-heap driven by one timer, so 100k settling files cost no goroutines.
+// check workers does stat/open/read and watch additions; when a scan is due,
+// one goroutine per root starts it and four walkers share the tree (listing
+// folders, lstat'ing candidates relative to the folder's descriptor, sending
+// batches of observations). Settle deadlines live in a single min-heap driven
+// by one timer, so 100k settling files cost no goroutines; a tracked file
+// costs about 128 bytes plus its name.
 package watcher

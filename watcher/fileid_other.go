@@ -6,4 +6,6 @@ import "io/fs"
 
 // fileIdentity has no portable source on this platform; size and mtime still
 // guard readiness.
-func fileIdentity(string, fs.FileInfo) string { return "" }
+func fileIdentity(string, fs.FileInfo) fileID { return fileID{} }
+
+func (fileID) String() string { return "" }

@@ -52,8 +52,16 @@ func newFilter(r Root) *filter {
 
 // excluded reports whether rel (slash-separated, non-empty) or any of its
 // parent folders is excluded.
-func (f *filter) excluded(rel string) bool {
-	lower := strings.ToLower(rel)
+func (f *filter) excluded(rel string) bool { return f.excludedFrom(rel, 0) }
+
+// excludedFrom is excluded for a path whose parent folder rel[:from] already
+// passed dirAllowed (a walk checks folders on the way down): base-name
+// patterns only need the components from byte offset from on.
+func (f *filter) excludedFrom(rel string, from int) bool {
+	return f.excludedLower(rel, strings.ToLower(rel), from)
+}
+
+func (f *filter) excludedLower(rel, lower string, from int) bool {
 	for _, g := range f.exclude {
 		if !g.base {
 			if g.matchPathPre(rel, lower) {
@@ -61,7 +69,7 @@ func (f *filter) excluded(rel string) bool {
 			}
 			continue
 		}
-		for start := 0; start < len(rel); {
+		for start := from; start < len(rel); {
 			end := strings.IndexByte(rel[start:], '/')
 			if end < 0 {
 				end = len(rel)
@@ -86,22 +94,28 @@ func (f *filter) excluded(rel string) bool {
 }
 
 // dirAllowed reports whether a folder at rel should be descended into.
-func (f *filter) dirAllowed(rel string) bool {
+func (f *filter) dirAllowed(rel string) bool { return f.dirAllowedIn(rel, 0) }
+
+// dirAllowedIn is dirAllowed for a folder whose parent rel[:from] was allowed.
+func (f *filter) dirAllowedIn(rel string, from int) bool {
 	if !f.recursive {
 		return false
 	}
-	return !f.excluded(rel)
+	return !f.excludedFrom(rel, from)
 }
 
 // fileAllowed reports whether a regular file at rel is a candidate.
-func (f *filter) fileAllowed(rel string) bool {
+func (f *filter) fileAllowed(rel string) bool { return f.fileAllowedIn(rel, 0) }
+
+// fileAllowedIn is fileAllowed for a file whose folder rel[:from] was allowed.
+func (f *filter) fileAllowedIn(rel string, from int) bool {
 	if !f.recursive && strings.Contains(rel, "/") {
 		return false
 	}
-	if f.excluded(rel) {
+	lower := strings.ToLower(rel)
+	if f.excludedLower(rel, lower, from) {
 		return false
 	}
-	lower := strings.ToLower(rel)
 	for _, g := range f.include {
 		if g.matchPathPre(rel, lower) {
 			return true

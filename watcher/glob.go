@@ -13,6 +13,7 @@ type glob struct {
 	segs []segment
 	fold bool // case-insensitive: callers pass lower-cased names
 	base bool // pattern has no "/": it is matched against every path component
+	last bool // pattern is "**/<segment>": only the last path component matters
 }
 
 type segKind int
@@ -55,6 +56,7 @@ func newGlob(p string, fold bool) glob {
 	for _, s := range strings.Split(p, "/") {
 		g.segs = append(g.segs, compileSegment(s))
 	}
+	g.last = len(g.segs) == 2 && g.segs[0].kind == segAnyPath && g.segs[1].kind != segAnyPath
 	return g
 }
 
@@ -103,6 +105,9 @@ func (g glob) matchPathPre(rel, lower string) bool {
 			lower = strings.ToLower(rel)
 		}
 		rel = lower
+	}
+	if g.last { // the default includes: no split, no allocation per scanned file
+		return g.segs[1].match(rel[strings.LastIndexByte(rel, '/')+1:])
 	}
 	return matchSegs(g.segs, strings.Split(rel, "/"))
 }

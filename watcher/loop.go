@@ -21,7 +21,7 @@ type loop struct {
 	queue     []checkJob
 	qhead     int
 	untracked map[untrackedKey]*untrackedCheck
-	pastReady map[readyKey]struct{} // Ready keys no longer current for any entry
+	pastReady map[readyKey]struct{} // Ready keys reported earlier that are no longer current
 	timer     *time.Timer
 	timerAt   time.Time
 }
@@ -80,8 +80,8 @@ func (l *loop) run(ctx context.Context) {
 // armTimer points the single timer at the earliest settle check or scan.
 func (l *loop) armTimer(now time.Time) {
 	var at time.Time
-	if t := l.heap.peek(); t != nil {
-		at = t.due
+	if t := l.heap.peek(); t != nil && !l.queueFull() {
+		at = l.w.timeOf(t.due)
 	}
 	for _, r := range l.w.roots {
 		if !r.scanning && !r.nextScan.IsZero() && (at.IsZero() || r.nextScan.Before(at)) {
@@ -95,15 +95,22 @@ func (l *loop) armTimer(now time.Time) {
 	l.timer.Reset(max(at.Sub(now), 0))
 }
 
+// maxQueued bounds the checks handed out ahead of the workers; due files wait
+// in the heap instead (after a scan of 100k files all of them are due at once).
+const maxQueued = 256
+
+func (l *loop) queueFull() bool { return len(l.queue)-l.qhead >= maxQueued }
+
 func (l *loop) dispatchDue(now time.Time) {
-	for t := l.heap.peek(); t != nil && !t.due.After(now); t = l.heap.peek() {
+	nowS := l.w.stamp(now)
+	for t := l.heap.peek(); t != nil && t.due <= nowS && !l.queueFull(); t = l.heap.peek() {
 		heap.Pop(&l.heap)
 		if t.inflight {
 			t.redo = true
 			continue
 		}
 		t.inflight = true
-		probe := !t.ready && t.missingSince.IsZero() && t.seen >= 1 && !now.Before(t.stableSince.Add(t.root.cfg.Settle))
+		probe := !t.ready && !t.isMissing && t.seen >= 1 && nowS >= t.stable.add(t.root.cfg.Settle)
 		l.enqueue(checkJob{root: t.root, rel: t.rel, probe: probe, t: t})
 	}
 	for _, r := range l.w.roots {
@@ -202,9 +209,10 @@ func (l *loop) onScanDone(res result) {
 			fn(r.cfg.Path, res.took, res.files)
 		}
 		// files not seen by this scan: look at them (missing => Vanished after grace)
+		started, nowS := l.w.stamp(res.started), l.w.stamp(now)
 		for _, t := range r.files {
-			if t.scanGen != res.gen && t.lastAt.Before(res.started) {
-				l.heap.schedule(t, now)
+			if t.scanGen != res.gen && t.lastAt < started {
+				l.heap.schedule(t, nowS)
 			}
 		}
 	}
@@ -257,7 +265,7 @@ func (l *loop) onHint(h hint) {
 		return
 	}
 	if t := r.files[rel]; t != nil {
-		l.heap.schedule(t, now.Add(hintDelay(r)))
+		l.heap.schedule(t, l.w.stamp(now.Add(hintDelay(r))))
 		return
 	}
 	k := untrackedKey{root: r, rel: rel}
@@ -286,7 +294,7 @@ func (l *loop) onResult(res result) {
 		}
 		l.requestScan(r, time.Now())
 	case resDirGone:
-		now := time.Now()
+		now := l.w.stamp(time.Now())
 		prefix := res.path + "/"
 		for rel, t := range r.files {
 			if strings.HasPrefix(rel, prefix) {
@@ -313,7 +321,7 @@ func (l *loop) onResult(res result) {
 
 // observe applies one observation to the settle state of its file.
 func (l *loop) observe(r *rootState, o *observation, gen uint64) {
-	now := time.Now()
+	now := l.w.stamp(time.Now())
 	t := r.files[o.rel]
 	fromCheck := o.t != nil && o.t == t
 	if fromCheck {
@@ -326,12 +334,13 @@ func (l *loop) observe(r *rootState, o *observation, gen uint64) {
 		if o.missing || o.failed {
 			return
 		}
+		at := l.w.stamp(o.at)
 		t = &tracked{root: r, rel: o.rel, hidx: -1,
-			size: o.size, mtime: o.mtime, id: o.id,
-			lastAt: o.at, stableSince: o.at, firstSeen: o.at, seen: 1, scanGen: gen}
+			lastAt: at, stable: at, firstSeen: at, seen: 1, scanGen: gen}
+		t.setState(o)
 		r.files[o.rel] = t
 		l.w.pending.Add(1)
-		l.heap.schedule(t, o.at.Add(r.cfg.Settle))
+		l.heap.schedule(t, at.add(r.cfg.Settle))
 		return
 	}
 	if gen != 0 {
@@ -340,44 +349,46 @@ func (l *loop) observe(r *rootState, o *observation, gen uint64) {
 	l.apply(t, o, now)
 	if fromCheck && t.redo && r.files[o.rel] == t {
 		t.redo = false
-		l.heap.schedule(t, now.Add(hintDelay(r)))
+		l.heap.schedule(t, now.add(hintDelay(r)))
 	}
 }
 
-func (l *loop) apply(t *tracked, o *observation, now time.Time) {
+func (l *loop) apply(t *tracked, o *observation, now stamp) {
 	r := t.root
-	if o.at.Before(t.lastAt) {
+	at := l.w.stamp(o.at)
+	if at < t.lastAt {
 		return // a scan's stat older than what a check already saw
 	}
 	if o.failed {
-		l.heap.schedule(t, now.Add(blockedRecheck(r)))
+		l.heap.schedule(t, now.add(blockedRecheck(r)))
 		return
 	}
-	t.lastAt = o.at
+	t.lastAt = at
 	if o.missing {
-		l.missing(t, o, now)
+		l.missing(t, o, at, now)
 		return
 	}
-	t.missingSince = time.Time{}
-	if o.size != t.size || !o.mtime.Equal(t.mtime) || o.id != t.id {
+	t.isMissing = false
+	if !t.sameState(o) {
 		if o.id != t.id {
-			t.firstSeen, t.incompleteSent = o.at, false
+			t.firstSeen, t.incompleteSent = at, false
 		}
 		if t.ready {
+			l.pastReady[t.key()] = struct{}{} // reported; a return to it is not new
 			t.ready = false
 			l.w.pending.Add(1)
 		}
-		t.size, t.mtime, t.id = o.size, o.mtime, o.id
-		t.stableSince, t.seen = o.at, 1
-		l.heap.schedule(t, o.at.Add(r.cfg.Settle))
+		t.setState(o)
+		t.stable, t.seen = at, 1
+		l.heap.schedule(t, at.add(r.cfg.Settle))
 		return
 	}
 	t.seen++
 	if t.ready {
 		return
 	}
-	settledAt := t.stableSince.Add(r.cfg.Settle)
-	if t.seen < 2 || o.at.Before(settledAt) {
+	settledAt := t.stable.add(r.cfg.Settle)
+	if t.seen < 2 || at < settledAt {
 		l.heap.schedule(t, settledAt)
 		return
 	}
@@ -386,7 +397,7 @@ func (l *loop) apply(t *tracked, o *observation, now time.Time) {
 			t.incompleteSent = true
 			l.emitFile(Incomplete, t, "empty file")
 		}
-		l.heap.schedule(t, now.Add(blockedRecheck(r)))
+		l.heap.schedule(t, now.add(blockedRecheck(r)))
 		return
 	}
 	if !o.probed {
@@ -394,13 +405,13 @@ func (l *loop) apply(t *tracked, o *observation, now time.Time) {
 		return
 	}
 	if o.verdict != "" {
-		incompleteAt := t.firstSeen.Add(r.cfg.IncompleteAfter)
-		if !t.incompleteSent && !now.Before(incompleteAt) {
+		incompleteAt := t.firstSeen.add(r.cfg.IncompleteAfter)
+		if !t.incompleteSent && now >= incompleteAt {
 			t.incompleteSent = true
 			l.emitFile(Incomplete, t, o.verdict)
 		}
-		next := now.Add(blockedRecheck(r))
-		if !t.incompleteSent && incompleteAt.Before(next) {
+		next := now.add(blockedRecheck(r))
+		if !t.incompleteSent && incompleteAt < next {
 			next = incompleteAt
 		}
 		l.heap.schedule(t, next)
@@ -409,20 +420,20 @@ func (l *loop) apply(t *tracked, o *observation, now time.Time) {
 	l.markReady(t)
 }
 
-func (l *loop) missing(t *tracked, o *observation, now time.Time) {
+func (l *loop) missing(t *tracked, o *observation, at, now stamp) {
 	r := t.root
 	grace := vanishGrace(r)
 	if !o.rootOK || (r.rootID != "" && o.rootID != r.rootID) {
 		// the root is gone or replaced, not this file: let the scan decide
-		l.requestScan(r, now)
-		l.heap.schedule(t, now.Add(grace))
+		l.requestScan(r, l.w.timeOf(now))
+		l.heap.schedule(t, now.add(grace))
 		return
 	}
-	if t.missingSince.IsZero() {
-		t.missingSince = o.at
+	if !t.isMissing {
+		t.missing, t.isMissing = at, true
 	}
-	if o.at.Sub(t.missingSince) < grace {
-		l.heap.schedule(t, t.missingSince.Add(grace))
+	if at-t.missing < stamp(grace) {
+		l.heap.schedule(t, t.missing.add(grace))
 		return
 	}
 	reason := "deleted or moved away before it became ready"
@@ -433,17 +444,12 @@ func (l *loop) missing(t *tracked, o *observation, now time.Time) {
 	l.drop(t)
 }
 
+// markReady reports t's current state Ready unless that exact state was
+// reported before: a state that stops being current is moved to pastReady.
 func (l *loop) markReady(t *tracked) {
-	key := t.key()
 	t.ready = true
 	l.w.pending.Add(-1)
-	_, past := l.pastReady[key]
-	seen := past || (t.hasReady && t.readyKey == key)
-	if t.hasReady && t.readyKey != key {
-		l.pastReady[t.readyKey] = struct{}{}
-	}
-	t.readyKey, t.hasReady = key, true
-	if !seen {
+	if _, past := l.pastReady[t.key()]; !past {
 		l.emitFile(Ready, t, "")
 	}
 }
@@ -451,17 +457,16 @@ func (l *loop) markReady(t *tracked) {
 func (l *loop) drop(t *tracked) {
 	l.heap.remove(t)
 	delete(t.root.files, t.rel)
-	if !t.ready {
+	if t.ready {
+		l.pastReady[t.key()] = struct{}{}
+	} else {
 		l.w.pending.Add(-1)
-	}
-	if t.hasReady {
-		l.pastReady[t.readyKey] = struct{}{}
 	}
 }
 
 func (l *loop) emitFile(k Kind, t *tracked, reason string) {
 	l.emit(Event{Kind: k, Root: t.root.cfg.Path, Path: t.root.abs(t.rel), Rel: t.rel,
-		Size: t.size, ModTime: t.mtime, FileID: t.id, Reason: reason})
+		Size: t.size, ModTime: t.modTime(), FileID: t.id.String(), Reason: reason})
 }
 
 func (l *loop) emit(e Event) { l.w.emit(l.ctx, e) }

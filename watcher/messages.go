@@ -11,7 +11,7 @@ type observation struct {
 	rootID  string    // for missing: identity of the root at that moment
 	size    int64
 	mtime   time.Time
-	id      string
+	id      fileID
 	probed  bool     // open (and box) check ran on this exact state
 	verdict string   // why not ready ("" = fine); only when probed
 	failed  bool     // the stat failed for another reason than "missing"

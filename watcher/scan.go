@@ -3,14 +3,10 @@ package watcher
 import (
 	"context"
 	"errors"
-	"io/fs"
-	"path/filepath"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
 )
-
-const scanBatch = 256
 
 // scanSpec is the loop's view of a root when it starts a scan.
 type scanSpec struct {
@@ -83,87 +79,3 @@ func fallbackWhy(err error) string {
 }
 
 var errWatchLimit = errors.New("watch limit reached")
-
-// walk lists candidate files below start (a folder inside r), adding a watch
-// to every folder before reading it when watch is set, so nothing created
-// after the listing can be missed. Symlinks are never followed. It returns the
-// number of files reported; errWatchLimit means the root fell back to polling.
-func (w *Watcher) walk(ctx context.Context, r *rootState, start string, watch bool, gen uint64) (int, error) {
-	batch := make([]observation, 0, scanBatch)
-	files := 0
-	flush := func() bool {
-		if len(batch) == 0 {
-			return true
-		}
-		ok := w.send(ctx, result{kind: resObs, root: r, gen: gen, obs: batch})
-		batch = make([]observation, 0, scanBatch)
-		return ok
-	}
-	walkStart := start
-	if start == r.clean && r.prefix != r.clean {
-		walkStart = r.prefix // trailing separator: a root that is itself a symlink is followed
-	}
-	err := filepath.WalkDir(walkStart, func(p string, d fs.DirEntry, err error) error {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return ctxErr
-		}
-		if err != nil {
-			if p == walkStart {
-				return err
-			}
-			w.log.Debug("watcher: skip unreadable entry", "path", p, "err", err)
-			if d != nil && d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		rel := ""
-		if p == walkStart && start == r.clean {
-			p = r.clean
-		} else {
-			var ok bool
-			if rel, ok = r.rel(p); !ok {
-				return nil
-			}
-		}
-		switch {
-		case d.IsDir():
-			if rel != "" && !r.filter.dirAllowed(rel) {
-				return filepath.SkipDir
-			}
-			if watch {
-				fi, err := d.Info()
-				if err != nil {
-					return filepath.SkipDir
-				}
-				if _, err := r.watches.add(p, fileIdentity(p, fi)); err != nil {
-					if _, isLimit := watchLimitHint(err); isLimit {
-						r.watches.stop()
-						w.send(ctx, result{kind: resFallback, root: r, reason: fallbackWhy(err)})
-						return errWatchLimit
-					}
-					w.log.Debug("watcher: cannot watch folder", "path", p, "err", err)
-				}
-			}
-			return nil
-		case !d.Type().IsRegular():
-			return nil // symlinks, devices, sockets: never followed or reported
-		case !r.filter.fileAllowed(rel):
-			return nil
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return nil // vanished between listing and stat
-		}
-		batch = append(batch, observation{rel: rel, at: time.Now(), size: fi.Size(), mtime: fi.ModTime(), id: fileIdentity(p, fi)})
-		files++
-		if len(batch) == scanBatch && !flush() {
-			return ctx.Err()
-		}
-		return nil
-	})
-	if !flush() && err == nil {
-		err = ctx.Err()
-	}
-	return files, err
-}

@@ -22,6 +22,7 @@ type Watcher struct {
 	roots  []*rootState
 	events chan Event
 
+	epoch   time.Time      // origin of the loop's compact timestamps
 	hints   chan hint      // fsnotify readers -> loop
 	results chan result    // workers and scans -> loop
 	work    chan checkJob  // loop -> check workers
@@ -55,6 +56,7 @@ func New(opts Options) (*Watcher, error) {
 	w := &Watcher{
 		opts:    o,
 		log:     o.Logger,
+		epoch:   time.Now(),
 		events:  make(chan Event, eventBuffer),
 		hints:   make(chan hint, 4096),
 		results: make(chan result, 64),

@@ -17,11 +17,11 @@ var errShutdown = errors.New("watcher is shutting down")
 type watchSet struct {
 	mu     sync.Mutex
 	fsw    *fsnotify.Watcher
-	dirs   map[string]string // watched folder -> its identity when added
+	dirs   map[string]fileID // watched folder -> its identity when added
 	closed bool
 }
 
-func newWatchSet() *watchSet { return &watchSet{dirs: map[string]string{}} }
+func newWatchSet() *watchSet { return &watchSet{dirs: map[string]fileID{}} }
 
 // ensure creates the fsnotify watcher if needed; start launches its reader.
 func (ws *watchSet) ensure(start func(*fsnotify.Watcher)) error {
@@ -50,7 +50,7 @@ func (ws *watchSet) active() bool {
 
 // add watches dir unless it is already watched with the same identity. It
 // reports whether a watch was newly added.
-func (ws *watchSet) add(dir, id string) (bool, error) {
+func (ws *watchSet) add(dir string, id fileID) (bool, error) {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
 	if ws.fsw == nil {

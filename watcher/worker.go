@@ -82,7 +82,7 @@ func probe(abs string, o *observation) {
 		o.probed, o.verdict = true, "empty file"
 		return
 	}
-	f, err := os.Open(abs)
+	f, err := openRead(abs)
 	if err != nil {
 		o.probed, o.verdict = true, "cannot open: "+errText(err)
 		return
@@ -134,5 +134,5 @@ func rootIdentity(root string) (ok bool, id, reason string) {
 	if _, err := f.Readdirnames(1); err != nil && !errors.Is(err, io.EOF) {
 		return false, "", "root folder unreadable: " + errText(err)
 	}
-	return true, fileIdentity(root, fi), ""
+	return true, fileIdentity(root, fi).String(), ""
 }
