@@ -452,3 +452,32 @@ func TestAddJobWithStatus(t *testing.T) {
 		t.Fatalf("AddJob without status = %+v", j)
 	}
 }
+
+func TestAddJobsBatch(t *testing.T) {
+	s := openTest(t)
+	ctx := testCtx(t)
+	known := mustAdd(t, s, newJob("/in", "known.mov"), t0)
+	batch := []NewJob{newJob("/in", "new1.mov"), newJob("/in", "known.mov"), newJob("/in", "new2.mov"), newJob("/in", "new1.mov")}
+	jobs, created, err := s.AddJobs(ctx, batch, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []bool{true, false, true, false}; !reflect.DeepEqual(created, want) {
+		t.Fatalf("created = %v, want %v", created, want)
+	}
+	if jobs[1].ID != known.ID || jobs[3].ID != jobs[0].ID || jobs[0].ID == jobs[2].ID {
+		t.Fatalf("ids = %d %d %d %d (known %d)", jobs[0].ID, jobs[1].ID, jobs[2].ID, jobs[3].ID, known.ID)
+	}
+	for i, j := range jobs {
+		if j.RelPath != batch[i].RelPath {
+			t.Fatalf("result %d is %s, want %s", i, j.RelPath, batch[i].RelPath)
+		}
+		ev, err := s.History(ctx, j.ID)
+		if err != nil || len(ev) != 1 {
+			t.Fatalf("%s: %d events, %v; want one 'found' event", j.RelPath, len(ev), err)
+		}
+	}
+	if _, _, err := s.AddJobs(ctx, []NewJob{{Folder: "/in"}}, t0); err == nil {
+		t.Fatal("a batch with a job lacking its path must be refused")
+	}
+}

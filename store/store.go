@@ -127,6 +127,9 @@ type Store interface {
 	// returned with created=false and nothing changes. Otherwise it inserts a job at StepFound,
 	// StatusActive, due at now, and a history event "found".
 	AddJob(ctx context.Context, n NewJob, now time.Time) (job Job, created bool, err error)
+	// AddJobs is AddJob for several files at once (one write transaction for the new ones);
+	// the results are in the order of ns.
+	AddJobs(ctx context.Context, ns []NewJob, now time.Time) (jobs []Job, created []bool, err error)
 	// JobsAt lists all jobs for (folder, rel) newest first.
 	JobsAt(ctx context.Context, folder, rel string) ([]Job, error)
 	// FindByContent returns the newest job in folder with this content hash, other than exceptID,

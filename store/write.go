@@ -34,59 +34,93 @@ func (s *SQLite) addEvent(ctx context.Context, tx *sql.Tx, jobID, atMS int64, st
 
 // AddJob records a found file, idempotently on (folder, rel_path, size, mtime).
 func (s *SQLite) AddJob(ctx context.Context, n NewJob, now time.Time) (Job, bool, error) {
+	jobs, created, err := s.AddJobs(ctx, []NewJob{n}, now)
+	if err != nil {
+		return Job{}, false, err
+	}
+	return jobs[0], created[0], nil
+}
+
+// AddJobs is AddJob for several files in one write transaction: a burst of dropped files takes
+// the single write connection once instead of once per file.
+func (s *SQLite) AddJobs(ctx context.Context, ns []NewJob, now time.Time) ([]Job, []bool, error) {
 	if s.w == nil {
-		return Job{}, false, ErrReadOnly
+		return nil, nil, ErrReadOnly
 	}
-	if n.Folder == "" || n.RelPath == "" {
-		return Job{}, false, fmt.Errorf("add job: folder and rel path are required")
+	jobs := make([]Job, len(ns))
+	created := make([]bool, len(ns))
+	var todo []int // files not known yet
+	for i, n := range ns {
+		if n.Folder == "" || n.RelPath == "" {
+			return nil, nil, fmt.Errorf("add job: folder and rel path are required")
+		}
+		// Fast path for rescans: a known file is found on the read pool without taking the
+		// write lock. Safe because a job's identity never changes and jobs are never deleted.
+		job, err := s.queryOne(ctx, jobByIdentitySQL, n.Folder, n.RelPath, n.Size, toNanos(n.ModTime))
+		switch {
+		case err == nil:
+			jobs[i] = job
+		case errors.Is(err, sql.ErrNoRows):
+			todo = append(todo, i)
+		default:
+			return nil, nil, fmt.Errorf("add job %s: %w", n.RelPath, err)
+		}
 	}
-	ms := toMillis(now)
-	mtime := toNanos(n.ModTime)
-	// Fast path for rescans: a known file is found on the read pool without taking the write
-	// lock. Safe because a job's identity never changes and jobs are never deleted.
-	if job, err := s.queryOne(ctx, jobByIdentitySQL, n.Folder, n.RelPath, n.Size, mtime); err == nil {
-		return job, false, nil
-	} else if !errors.Is(err, sql.ErrNoRows) {
-		return Job{}, false, fmt.Errorf("add job %s: %w", n.RelPath, err)
+	if len(todo) == 0 {
+		return jobs, created, nil
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return Job{}, false, fmt.Errorf("add job %s: %w", n.RelPath, err)
+		return nil, nil, fmt.Errorf("add jobs: %w", err)
 	}
 	defer tx.Rollback()
+	ms := toMillis(now)
+	for _, i := range todo {
+		job, inserted, err := s.insertJob(ctx, tx, ns[i], ms)
+		if err != nil {
+			return nil, nil, fmt.Errorf("add job %s: %w", ns[i].RelPath, err)
+		}
+		jobs[i], created[i] = job, inserted
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, nil, fmt.Errorf("add jobs: commit: %w", err)
+	}
+	return jobs, created, nil
+}
+
+// insertJob inserts one found file unless its identity exists, with its "found" event.
+func (s *SQLite) insertJob(ctx context.Context, tx *sql.Tx, n NewJob, ms int64) (Job, bool, error) {
+	mtime := toNanos(n.ModTime)
 	status, msg, lastError := StatusActive, "found", ""
 	if n.Status != "" {
 		status, msg, lastError = n.Status, "found: "+n.Reason, n.Reason
 	}
 	insert, err := s.ws.inTx(ctx, tx, insertJobSQL)
 	if err != nil {
-		return Job{}, false, fmt.Errorf("add job %s: %w", n.RelPath, err)
+		return Job{}, false, err
 	}
 	res, err := insert.ExecContext(ctx, n.Folder, n.RelPath, n.Size, mtime, n.FileID, n.AgentID,
 		StepFound, status, openFlag(status), lastError, ms, ms, ms)
 	if err != nil {
-		return Job{}, false, fmt.Errorf("add job %s: %w", n.RelPath, err)
+		return Job{}, false, err
 	}
 	inserted, err := res.RowsAffected()
 	if err != nil {
-		return Job{}, false, fmt.Errorf("add job %s: %w", n.RelPath, err)
+		return Job{}, false, err
 	}
 	byIdentity, err := s.ws.inTx(ctx, tx, jobByIdentitySQL)
 	if err != nil {
-		return Job{}, false, fmt.Errorf("add job %s: %w", n.RelPath, err)
+		return Job{}, false, err
 	}
 	job, err := scanJob(byIdentity.QueryRowContext(ctx, n.Folder, n.RelPath, n.Size, mtime))
 	if err != nil {
-		return Job{}, false, fmt.Errorf("add job %s: read back: %w", n.RelPath, err)
+		return Job{}, false, fmt.Errorf("read back: %w", err)
 	}
 	if inserted == 0 {
-		return job, false, nil // existing: nothing written, the commit-less rollback is free
+		return job, false, nil // added meanwhile by another writer
 	}
 	if err := s.addEvent(ctx, tx, job.ID, ms, StepFound, status, msg); err != nil {
-		return Job{}, false, fmt.Errorf("add job %s: event: %w", n.RelPath, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return Job{}, false, fmt.Errorf("add job %s: commit: %w", n.RelPath, err)
+		return Job{}, false, fmt.Errorf("event: %w", err)
 	}
 	return job, true, nil
 }
