@@ -234,23 +234,38 @@ func (p *Pipeline) countActiveRuns(ctx context.Context) error {
 // FileReady records a finished file. A file already known by (folder, path, size, mtime) is
 // ignored, so rescans and restarts never queue a file twice.
 func (p *Pipeline) FileReady(ctx context.Context, f File) error {
-	folder, ok := p.folders[f.Folder]
-	if !ok {
-		return fmt.Errorf("file %s: folder %s is not configured", f.Path, f.Folder)
+	return p.FilesReady(ctx, []File{f})
+}
+
+// FilesReady is FileReady for a burst of files, recorded in one database write.
+func (p *Pipeline) FilesReady(ctx context.Context, files []File) error {
+	ns := make([]store.NewJob, len(files))
+	for i, f := range files {
+		folder, ok := p.folders[f.Folder]
+		if !ok {
+			return fmt.Errorf("file %s: folder %s is not configured", f.Path, f.Folder)
+		}
+		ns[i] = store.NewJob{
+			Folder: f.Folder, RelPath: f.Rel, Size: f.Size, ModTime: f.ModTime,
+			FileID: f.FileID, AgentID: folder.AgentID,
+		}
 	}
-	job, created, err := p.st.AddJob(ctx, store.NewJob{
-		Folder: f.Folder, RelPath: f.Rel, Size: f.Size, ModTime: f.ModTime,
-		FileID: f.FileID, AgentID: folder.AgentID,
-	}, p.now())
+	jobs, created, err := p.st.AddJobs(ctx, ns, p.now())
 	if err != nil {
-		return fmt.Errorf("record %s: %w", f.Path, err)
+		return fmt.Errorf("record %d found file(s): %w", len(files), err)
 	}
-	if !created {
-		return nil
+	added := false
+	for i, job := range jobs {
+		if !created[i] {
+			continue
+		}
+		added = true
+		p.log.Info("new file", "job", job.ID, "folder", p.folders[job.Folder].Name, "path", job.RelPath, "size", job.Size)
+		p.retireIncomplete(ctx, job)
 	}
-	p.log.Info("new file", "job", job.ID, "folder", folder.Name, "path", f.Rel, "size", f.Size)
-	p.retireIncomplete(ctx, job)
-	p.wake(store.StepFound)
+	if added {
+		p.wake(store.StepFound)
+	}
 	return nil
 }
 

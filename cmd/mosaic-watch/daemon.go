@@ -246,21 +246,49 @@ func instanceID(ctx context.Context, st store.Store) (string, error) {
 	return id, nil
 }
 
-// intake feeds the watcher's events to the pipeline.
+// intakeBatch bounds how many ready files are recorded in one database write.
+const intakeBatch = 256
+
+// intake feeds the watcher's events to the pipeline. Ready files that arrive together (a folder
+// copied in, the start-up scan) are recorded in one write.
 func (d *daemon) intake(ctx context.Context) {
-	for ev := range d.watcher.Events() {
-		f := pipeline.File{Folder: ev.Root, Path: ev.Path, Rel: ev.Rel, Size: ev.Size, ModTime: ev.ModTime, FileID: ev.FileID}
-		switch ev.Kind {
-		case watcher.Ready:
-			d.retry(ctx, "record ready file", func() error { return d.pipe.FileReady(ctx, f) })
-		case watcher.Incomplete:
-			d.retry(ctx, "record incomplete file", func() error { return d.pipe.FileIncomplete(ctx, f, ev.Reason) })
-		case watcher.Vanished:
-			d.log.Debug("file vanished", "folder", ev.Root, "path", ev.Rel, "reason", ev.Reason)
-		case watcher.Health:
-			d.setHealth(ev.Root, ev.Healthy, ev.Reason)
+	events := d.watcher.Events()
+	var ready []pipeline.File
+	for ev := range events {
+		ready = d.intakeOne(ctx, ev, ready[:0])
+	drain:
+		for len(ready) < intakeBatch {
+			select {
+			case more, ok := <-events:
+				if !ok {
+					break drain
+				}
+				ready = d.intakeOne(ctx, more, ready)
+			default:
+				break drain
+			}
+		}
+		if len(ready) > 0 {
+			batch := ready
+			d.retry(ctx, "record ready files", func() error { return d.pipe.FilesReady(ctx, batch) })
 		}
 	}
+}
+
+// intakeOne handles one watcher event; ready files are appended to ready for a batched write.
+func (d *daemon) intakeOne(ctx context.Context, ev watcher.Event, ready []pipeline.File) []pipeline.File {
+	f := pipeline.File{Folder: ev.Root, Path: ev.Path, Rel: ev.Rel, Size: ev.Size, ModTime: ev.ModTime, FileID: ev.FileID}
+	switch ev.Kind {
+	case watcher.Ready:
+		return append(ready, f)
+	case watcher.Incomplete:
+		d.retry(ctx, "record incomplete file", func() error { return d.pipe.FileIncomplete(ctx, f, ev.Reason) })
+	case watcher.Vanished:
+		d.log.Debug("file vanished", "folder", ev.Root, "path", ev.Rel, "reason", ev.Reason)
+	case watcher.Health:
+		d.setHealth(ev.Root, ev.Healthy, ev.Reason)
+	}
+	return ready
 }
 
 // retry repeats a database write a few times: an event the watcher reported once must not be
