@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -18,8 +19,8 @@ type DownloadOptions struct {
 }
 
 const (
-	downloadBuffer     = 1 << 20
-	maxProgressResumes = 1000 // resumes that each made progress; a bound for a pathological server
+	downloadBuffer     = 1 << 20 // recycled through downloadBuffers
+	maxProgressResumes = 1000    // resumes that each made progress; a bound for a pathological server
 )
 
 // downloadState is what survives between attempts of one Download.
@@ -31,6 +32,9 @@ type downloadState struct {
 	progress func(done, total int64)
 }
 
+// downloadBuffers recycles the copy buffers (see uploadReaders).
+var downloadBuffers = sync.Pool{New: func() any { b := make([]byte, downloadBuffer); return &b }}
+
 // Download GETs a signed URL (no Authorization header) into w, resuming with Range after a dropped
 // connection (retries), verifying the byte count against Content-Length / Content-Range.
 // Returns bytes written to w by this call. Expired URL => error with IsURLExpired(err) == true.
@@ -38,7 +42,9 @@ func (c *Client) Download(ctx context.Context, rawURL string, w io.Writer, opts 
 	if opts.Offset < 0 {
 		return 0, errors.New("mosaic: download: negative offset")
 	}
-	st := &downloadState{url: rawURL, offset: opts.Offset, total: -1, buf: make([]byte, downloadBuffer), progress: opts.Progress}
+	buf := downloadBuffers.Get().(*[]byte)
+	defer downloadBuffers.Put(buf)
+	st := &downloadState{url: rawURL, offset: opts.Offset, total: -1, buf: *buf, progress: opts.Progress}
 	var written int64
 	failures, resumes := 0, 0
 	for {

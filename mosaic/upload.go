@@ -26,6 +26,10 @@ var ErrShortBody = errors.New("file body ended before its declared size")
 
 const uploadReadBuffer = 1 << 20 // large reads from disk; the transport takes them in socket-sized pieces
 
+// uploadReaders recycles the 1 MiB read buffers: a burst of small files would otherwise allocate
+// (and clear) one per upload.
+var uploadReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, uploadReadBuffer) }}
+
 // Upload POSTs multipart/form-data to t.URL: all t.Fields first, the "file" part last. No Authorization
 // header. Exact Content-Length, no chunked encoding. Accepts 200/201/204. Single attempt (no retry).
 // progress (may be nil) gets file bytes handed to the connection and f.Size.
@@ -49,16 +53,22 @@ func (c *Client) Upload(ctx context.Context, t *UploadTarget, f UploadFile, prog
 	if err != nil {
 		return fmt.Errorf("mosaic: upload: %w", err)
 	}
+	file := uploadReaders.Get().(*bufio.Reader)
+	file.Reset(f.Body)
 	body := &uploadBody{
 		ctx:      ctx,
 		prefix:   prefix,
-		file:     bufio.NewReaderSize(f.Body, uploadReadBuffer),
+		file:     file,
 		left:     f.Size,
 		size:     f.Size,
 		trailer:  trailer,
 		progress: progress,
 	}
-	defer body.close() // the transport may read the body after Do returns; stop that here
+	defer func() {
+		body.close() // the transport may read the body after Do returns; stop that here
+		file.Reset(nil)
+		uploadReaders.Put(file) // safe: a closed body never reads again
+	}()
 
 	var sent atomic.Bool
 	tctx := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
