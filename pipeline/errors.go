@@ -56,7 +56,10 @@ func (p *Pipeline) classify(err error) *jobError {
 	}
 	switch {
 	case mosaic.IsAuth(err):
-		p.gate.authFailed(err)
+		if p.gate.authFailed(err) {
+			p.log.Error("Mosaic rejects the API key: all work is paused until it works (checked every "+
+				p.opts.AuthRecheck.String()+"); jobs wait, none fail. Check mosaic.api_key", "err", err)
+		}
 		return &jobError{out: outDefer, msg: "waiting for a working API key", until: p.now().Add(p.opts.AuthRecheck), err: err}
 	case mosaic.IsRetryable(err):
 		if d, ok := mosaic.RetryAfter(err); ok && d > 0 {

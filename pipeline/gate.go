@@ -33,10 +33,13 @@ func (g *gate) pauseFor(d time.Duration, why string) {
 	}
 }
 
-func (g *gate) authFailed(err error) {
+// authFailed blocks all work; it reports whether work was running until now.
+func (g *gate) authFailed(err error) (first bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	first = g.authErr == nil
 	g.authErr = err
+	return first
 }
 
 func (g *gate) authOK() (wasBlocked bool) {
