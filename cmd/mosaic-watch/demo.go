@@ -175,12 +175,12 @@ func slicesChunk(b []byte, n int) func(func([]byte) bool) {
 	}
 }
 
-// followJob prints the job's steps as they happen until it closes.
+// followJob prints the job's recorded steps as they are committed, until it closes.
 func followJob(ctx context.Context, st store.Store, rel string, say func(string, ...any)) (*store.Job, error) {
 	deadline := time.After(90 * time.Second)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	last := ""
+	shown := 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -197,13 +197,17 @@ func followJob(ctx context.Context, st store.Store, rel string, say func(string,
 			continue
 		}
 		j := jobs[0]
-		if now := stepText(j); now != last {
-			if last == "" {
-				say("5. Job #%d:", j.ID)
-			}
-			say("     %s", now)
-			last = now
+		events, err := st.History(ctx, j.ID)
+		if err != nil {
+			return nil, err
 		}
+		if shown == 0 && len(events) > 0 {
+			say("5. Job #%d, each step as it is committed to the state database:", j.ID)
+		}
+		for _, e := range events[shown:] {
+			say("     %-16s %s", e.Step, e.Message)
+		}
+		shown = len(events)
 		if !j.Status.Open() {
 			return &j, nil
 		}
