@@ -214,19 +214,24 @@ func (e *e2e) cli(args ...string) (string, int) {
 	return string(out), code
 }
 
-// writeFile writes data under in/<rel> as a copy would: a temporary name, then a rename.
+// writeFile writes data under in/<rel> as a copy would.
 func (e *e2e) writeFile(rel string, data []byte) {
 	e.t.Helper()
-	p := e.path("in", filepath.FromSlash(rel))
+	dropFile(e.t, e.path("in", filepath.FromSlash(rel)), data)
+}
+
+// dropFile writes data at p as a copy would: a temporary (ignored) name, then a rename.
+func dropFile(t testing.TB, p string, data []byte) {
+	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	tmp := filepath.Join(filepath.Dir(p), ".copy-"+filepath.Base(p)+".part")
 	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	if err := os.Rename(tmp, p); err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 }
 

@@ -137,17 +137,7 @@ folders:
 func (e *httpEnv) writeClip(rel, seed string) []byte {
 	e.t.Helper()
 	data := clip(seed)
-	p := filepath.Join(e.dir, "in", "main", filepath.FromSlash(rel))
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		e.t.Fatal(err)
-	}
-	tmp := filepath.Join(filepath.Dir(p), ".copy-"+filepath.Base(p)+".part")
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		e.t.Fatal(err)
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		e.t.Fatal(err)
-	}
+	dropFile(e.t, filepath.Join(e.dir, "in", "main", filepath.FromSlash(rel)), data)
 	return data
 }
 

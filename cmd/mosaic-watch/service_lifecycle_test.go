@@ -145,18 +145,6 @@ func TestServiceLifecycle(t *testing.T) {
 	}
 }
 
-// dropFile writes a file the way a copy does: a temporary name, then a rename.
-func dropFile(t *testing.T, path string, data []byte) {
-	t.Helper()
-	tmp := filepath.Join(filepath.Dir(path), ".copy-"+filepath.Base(path)+".part")
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // waitForOutput polls until path holds the fake's output for src (one output per run).
 func waitForOutput(t *testing.T, path, agent string, src []byte) {
 	t.Helper()
