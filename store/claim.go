@@ -134,7 +134,8 @@ func dueExistsQuery(nSteps int) string {
 }
 
 // Renew extends the lease of the given jobs still owned by owner; jobs lost meanwhile are skipped
-// (the next Save of such a job reports ErrLost).
+// (the next Save of such a job reports ErrLost), and so are jobs released by a Save with a zero
+// LeaseUntil: a heartbeat racing with a hand-over must not lock the job away from the next claim.
 func (s *SQLite) Renew(ctx context.Context, owner string, ids []int64, until time.Time) error {
 	if s.w == nil {
 		return ErrReadOnly
@@ -151,7 +152,7 @@ func (s *SQLite) Renew(ctx context.Context, owner string, ids []int64, until tim
 		args = append(args, id)
 	}
 	_, err := s.w.ExecContext(ctx,
-		"UPDATE jobs SET lease_until = ? WHERE owner = ? AND id IN ("+placeholders(len(ids))+")", args...)
+		"UPDATE jobs SET lease_until = ? WHERE owner = ? AND lease_until > 0 AND id IN ("+placeholders(len(ids))+")", args...)
 	if err != nil {
 		return fmt.Errorf("renew %d leases: %w", len(ids), err)
 	}

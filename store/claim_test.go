@@ -237,6 +237,10 @@ func TestLeaseExpiryRenewRelease(t *testing.T) {
 	mustSave(t, s, &mine, "settled")
 	mine.LeaseUntil = time.Time{}
 	mustSave(t, s, &mine, "handed back")
+	// A heartbeat racing with the hand-over does not take the job back.
+	if err := s.Renew(ctx, mine.Owner, []int64{mine.ID}, later.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
 	if back, err := s.Claim(ctx, "w4", nil, later, time.Minute, 1); err != nil || !reflect.DeepEqual(ids(back), []int64{mine.ID}) {
 		t.Fatalf("Claim of a handed-back job = %v, %v; want [%d]", ids(back), err, mine.ID)
 	}
