@@ -65,10 +65,13 @@ type Options struct {
 	Retry        Retry
 	Lease        time.Duration // job lease, renewed by a heartbeat (default 60s)
 	AuthRecheck  time.Duration // how often a rejected API key is re-checked (default 30s)
-	ClaimEvery   time.Duration // fallback claim tick when nothing wakes a stage (default 1s)
-	Observer     Observer      // measurements for metrics; nil = none
-	Logger       *slog.Logger
-	Now          func() time.Time
+	// ReconcileAfter is how long after a lost run start an empty run listing is trusted to mean
+	// "no run was created" (default 2m): Mosaic may create a run after its gateway timed out.
+	ReconcileAfter time.Duration
+	ClaimEvery     time.Duration // fallback claim tick when nothing wakes a stage (default 1s)
+	Observer       Observer      // measurements for metrics; nil = none
+	Logger         *slog.Logger
+	Now            func() time.Time
 }
 
 // File is a finished file reported by the watcher.
@@ -127,6 +130,7 @@ func New(opts Options) (*Pipeline, error) {
 	setDefault(&opts.PollInterval, 10*time.Second)
 	setDefault(&opts.Lease, 60*time.Second)
 	setDefault(&opts.AuthRecheck, 30*time.Second)
+	setDefault(&opts.ReconcileAfter, 2*time.Minute)
 	setDefault(&opts.ClaimEvery, time.Second)
 	setDefault(&opts.Retry.Base, 30*time.Second)
 	setDefault(&opts.Retry.Max, time.Hour)

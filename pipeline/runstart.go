@@ -151,8 +151,12 @@ func (p *Pipeline) reconcilePending(ctx context.Context, current *store.Job) err
 	}()
 	for i := range pending {
 		o := &pending[i]
-		if o.ID == current.ID || o.AgentID != current.AgentID || p.byStep[store.StepStartingRun].ownsJob(o.ID) {
-			continue // other agents' jobs, and jobs a start worker holds, are not ours to settle here
+		if o.ID == current.ID || o.AgentID != current.AgentID {
+			continue
+		}
+		if p.byStep[store.StepStartingRun].ownsJob(o.ID) {
+			settled = false // a start worker holds it and settles it after us
+			continue
 		}
 		if o.Owner != "" && o.Owner != p.opts.Owner && o.LeaseUntil.After(p.now()) {
 			settled = false
@@ -162,6 +166,10 @@ func (p *Pipeline) reconcilePending(ctx context.Context, current *store.Job) err
 			settled = false
 			p.fail(ctx, o, err)
 		}
+	}
+	if !settled {
+		// A new start now could fall into the window of an unadopted run of ours.
+		return deferUntil(p.now().Add(max(p.opts.ReconcileAfter/8, time.Second)), "waiting until an earlier run start of this agent is settled")
 	}
 	return nil
 }
@@ -195,6 +203,11 @@ func (p *Pipeline) reconcile(ctx context.Context, j *store.Job) error {
 	case 1:
 		return p.adopt(ctx, j, candidates[0].ID, "adopted run "+candidates[0].ID+" after an unknown run-start outcome")
 	case 0:
+		if wait := j.RunStartAt.Add(p.opts.ReconcileAfter); p.now().Before(wait) {
+			// A gateway timeout may precede the run's creation: only a listing made well after
+			// the attempt shows that no run exists.
+			return deferUntil(wait, "no run listed yet for the lost start; looking again at "+wait.Format(time.RFC3339))
+		}
 		p.addActiveRuns(-1)
 		j.Step = store.StepFinalized
 		j.RunStartAt = time.Time{}

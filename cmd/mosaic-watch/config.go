@@ -34,6 +34,7 @@ type Config struct {
 	BaseURL         string        // mosaic.base_url, default https://api.mosaic.so
 	APIKey          string        // mosaic.api_key (after ${VAR} expansion) or contents of mosaic.api_key_file (trimmed)
 	PollInterval    time.Duration // mosaic.poll_interval, default 10s
+	ReconcileAfter  time.Duration // mosaic.reconcile_after: trust "no run listed" after a lost start only this long after it, default 2m
 	UploadAPI       string        // mosaic.upload_api: "uploads" (default, newest) | "videos" (older endpoints)
 	StateDir        string        // state_dir, default DefaultStateDir(); created by the daemon, not by LoadConfig
 	LogLevel        string        // log.level: debug|info|warn|error (default info)
@@ -145,7 +146,7 @@ const (
 // Schema: the keys each section accepts. config_test.go checks config.example.yaml against these.
 var (
 	cfgTopKeys           = []string{"mosaic", "state_dir", "log", "limits", "shutdown_timeout", "scan_interval", "retry", "defaults", "folders", "http", "webhook"}
-	cfgMosaicKeys        = []string{"base_url", "api_key", "api_key_file", "poll_interval", "upload_api"}
+	cfgMosaicKeys        = []string{"base_url", "api_key", "api_key_file", "poll_interval", "reconcile_after", "upload_api"}
 	cfgLogKeys           = []string{"level", "format"}
 	cfgLimitsKeys        = []string{"uploads", "active_runs", "downloads"}
 	cfgRetryKeys         = []string{"base", "max", "attempts"}
@@ -193,6 +194,7 @@ func cfgDefaultConfig() *Config {
 	return &Config{
 		BaseURL:         cfgDefaultBaseURL,
 		PollInterval:    cfgDefaultPollInterval,
+		ReconcileAfter:  2 * time.Minute,
 		UploadAPI:       "uploads",
 		StateDir:        DefaultStateDir(),
 		LogLevel:        "info",
@@ -948,6 +950,10 @@ func (l *cfgLoader) walkMosaic(n *yaml.Node, p string) {
 		case "poll_interval":
 			if d, ok := l.duration(v, p, cfgMinInterval, 0); ok {
 				c.PollInterval = d
+			}
+		case "reconcile_after":
+			if d, ok := l.duration(v, p, cfgMinInterval, 0); ok {
+				c.ReconcileAfter = d
 			}
 		case "upload_api":
 			if s, ok := l.enum(v, p, cfgUploadAPIs); ok {

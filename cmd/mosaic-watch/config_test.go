@@ -440,6 +440,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		BaseURL:         "https://api.mosaic.so",
 		APIKey:          "mk_test_secret_value",
 		PollInterval:    10 * time.Second,
+		ReconcileAfter:  2 * time.Minute,
 		UploadAPI:       "uploads",
 		StateDir:        DefaultStateDir(),
 		LogLevel:        "info",

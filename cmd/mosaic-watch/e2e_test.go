@@ -108,6 +108,7 @@ func newE2E(t testing.TB, fo mosaictest.Options, folders []folderSpec, extraTop 
   base_url: %s
   api_key: ${TEST_MOSAIC_KEY}
   poll_interval: 100ms
+  reconcile_after: 1s
 state_dir: ./state
 scan_interval: 1h
 shutdown_timeout: 10s
