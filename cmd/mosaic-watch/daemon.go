@@ -206,13 +206,14 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (*daemon, err
 		return fail(fmt.Errorf("watcher: %w", err))
 	}
 	d.pipe, err = pipeline.New(pipeline.Options{
-		Folders:      folders,
-		Store:        st,
-		Client:       d.client,
-		Owner:        owner,
-		UploadAPI:    mosaic.UploadAPI(cfg.UploadAPI),
-		PollInterval: cfg.PollInterval,
-		CallbackURL:  cfg.WebhookPublicURL,
+		Folders:        folders,
+		Store:          st,
+		Client:         d.client,
+		Owner:          owner,
+		UploadAPI:      mosaic.UploadAPI(cfg.UploadAPI),
+		PollInterval:   cfg.PollInterval,
+		ReconcileAfter: cfg.ReconcileAfter,
+		CallbackURL:    cfg.WebhookPublicURL,
 		Limits: pipeline.Limits{
 			Uploads: cfg.Limits.Uploads, ActiveRuns: cfg.Limits.ActiveRuns, Downloads: cfg.Limits.Downloads,
 		},
@@ -291,8 +292,8 @@ func (d *daemon) intakeOne(ctx context.Context, ev watcher.Event, ready []pipeli
 	return ready
 }
 
-// retry repeats a database write a few times: an event the watcher reported once must not be
-// dropped because of a momentary error.
+// retry repeats a database write until it works or the daemon stops: the watcher reports a
+// file once, so an event dropped here would leave the file unprocessed until a restart.
 func (d *daemon) retry(ctx context.Context, what string, fn func() error) {
 	delay := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
@@ -300,17 +301,13 @@ func (d *daemon) retry(ctx context.Context, what string, fn func() error) {
 		if err == nil || ctx.Err() != nil {
 			return
 		}
-		if attempt == 5 {
-			d.log.Error(what+": giving up until the next scan", "err", err)
-			return
-		}
-		d.log.Warn(what, "err", err, "attempt", attempt)
+		d.log.Error(what+"; trying again", "err", err, "attempt", attempt, "in", delay)
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(delay):
 		}
-		delay *= 2
+		delay = min(2*delay, 30*time.Second)
 	}
 }
 
