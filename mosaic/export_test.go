@@ -11,5 +11,5 @@ var (
 	OrderedFieldsJSON = orderedFields
 )
 
-// RedactText scrubs s as the client would for a key.
-func RedactText(key, s string) string { return newRedactor(key).text(s) }
+// RedactTextWithKey scrubs s as the client would for a key.
+func RedactTextWithKey(key, s string) string { return newRedactor(key).text(s) }

@@ -85,7 +85,7 @@ func TestParseContentRange(t *testing.T) {
 func TestRedaction(t *testing.T) {
 	key := "mk_live_supersecret"
 	in := `Post "https://storage.example/bucket/o?X-Goog-Signature=abc&expires=1&sig=dead": key mk_live_supersecret, also mk_other_key and sig=beef token=t1 <StringToSign>GOOG4 x</StringToSign>`
-	out := mosaic.RedactText(key, in)
+	out := mosaic.RedactTextWithKey(key, in)
 	for _, bad := range []string{"abc", "dead", "beef", "supersecret", "mk_other_key", "t1", "GOOG4"} {
 		if strings.Contains(out, bad) {
 			t.Errorf("redacted text still has %q: %s", bad, out)

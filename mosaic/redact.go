@@ -57,3 +57,7 @@ func (r *redactor) text(s string) string {
 	s = apiKeyLike.ReplaceAllString(s, "mk_[REDACTED]")
 	return s
 }
+
+// RedactText scrubs free text that came from Mosaic or storage (a run's status_message or error
+// messages) before it is stored, logged or shown: URL queries, credential parameters and keys.
+func RedactText(s string) string { return (*redactor)(nil).text(s) }

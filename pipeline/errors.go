@@ -102,7 +102,7 @@ func (p *Pipeline) fail(ctx context.Context, j *store.Job, err error) {
 			j.LastError = fmt.Sprintf("could not confirm whether Mosaic started a run for this file after %d attempts (%s); check the Mosaic dashboard: `mosaic-watch retry` starts a new run", j.Attempts, msg)
 			log.Error("job needs attention", "reason", j.LastError)
 			msg = j.LastError
-		} else if j.Attempts >= p.opts.Retry.MaxAttempts {
+		} else if j.Attempts >= p.opts.Retry.MaxAttempts && j.Step != store.StepRunStarted {
 			j.Status = store.StatusFailed
 			j.LastError = fmt.Sprintf("gave up after %d attempts: %s", j.Attempts, msg)
 			log.Error("job failed", "reason", j.LastError)

@@ -67,6 +67,17 @@ func (p *Pipeline) cleanStaleTemps(ctx context.Context) {
 		p.log.Warn("list jobs with downloads", "err", err)
 		return
 	}
+	// Jobs that failed or wait for a person while downloading resume their files on retry.
+	stuck, err := p.st.List(ctx, store.Filter{Status: []store.Status{store.StatusFailed, store.StatusAttention}, Limit: 100000})
+	if err != nil {
+		p.log.Warn("list jobs with downloads", "err", err)
+		return
+	}
+	for _, j := range stuck {
+		if j.Step == store.StepRunFinished {
+			jobs = append(jobs, j)
+		}
+	}
 	for _, j := range jobs {
 		f, ok := p.folders[j.Folder]
 		if !ok {

@@ -36,9 +36,8 @@ func (p *Pipeline) stepOutputs(ctx context.Context, j *store.Job) error {
 		if err := p.writeOutputs(ctx, f, j); err != nil {
 			return err
 		}
-		if j.Step == store.StepRunFinished { // a run with no outputs to write
-			j.Step = store.StepOutputsWritten
-			return p.commit(ctx, j, "the run has no outputs to write")
+		if j.Step == store.StepRunFinished { // nothing was written: never go on to the source
+			return attention("the run has no outputs to write; the source is left alone")
 		}
 		return nil
 	case store.StepOutputsWritten:
@@ -93,7 +92,7 @@ func (p *Pipeline) writeOutputs(ctx context.Context, f *Folder, j *store.Job) er
 			if rerr != nil {
 				return rerr
 			}
-			j.Outputs = mergeOutputs(j.Outputs, run.Outputs)
+			j.Outputs, _ = mergeOutputs(j.Outputs, run.Outputs)
 			if i >= len(j.Outputs) {
 				return transient("the run has fewer outputs than before", nil)
 			}
@@ -123,9 +122,9 @@ func (p *Pipeline) writeOutput(ctx context.Context, root *os.Root, f *Folder, j 
 	}
 	final := filepath.FromSlash(o.Path)
 	temp := tempName(final)
-	if _, err := root.Stat(temp); errors.Is(err, fs.ErrNotExist) {
-		if fi, err := root.Stat(final); err == nil && fi.Mode().IsRegular() && p.wroteBefore(ctx, j, o.Path, true) {
-			// Renamed into place just before a crash, but not recorded yet.
+	if _, err := root.Lstat(temp); errors.Is(err, fs.ErrNotExist) {
+		if fi, err := root.Lstat(final); err == nil && o.TempID != "" && fileIdentity(fi) == o.TempID {
+			// Our reserved file, renamed into place just before a crash but not recorded yet.
 			o.Written, o.Size = true, fi.Size()
 			if allWritten(j.Outputs) {
 				j.Step = store.StepOutputsWritten
@@ -161,8 +160,8 @@ func (p *Pipeline) writeOutput(ctx context.Context, root *os.Root, f *Folder, j 
 	if err := file.Close(); err != nil {
 		return transient("close output", err)
 	}
-	if err := root.Rename(temp, final); err != nil {
-		return transient("rename output into place", err)
+	if err := p.publish(ctx, root, j, temp, final); err != nil {
+		return err
 	}
 	syncDir(root, path.Dir(o.Path))
 	p.opts.Observer.Transferred(f.Name, "download", n)
@@ -175,6 +174,44 @@ func (p *Pipeline) writeOutput(ctx context.Context, root *os.Root, f *Folder, j 
 		msg += fmt.Sprintf("; all %d output(s) written", len(j.Outputs))
 	}
 	return p.commit(ctx, j, msg)
+}
+
+// publish moves a finished download to its final name without ever replacing a file that
+// mosaic-watch did not write for this source: a file that appeared there during the download
+// (the name was free when it was planned) stays, and the job waits for a person.
+func (p *Pipeline) publish(ctx context.Context, root *os.Root, j *store.Job, temp, final string) error {
+	rel := filepath.ToSlash(final)
+	appeared := attention(fmt.Sprintf("%s appeared in the output folder while it was being downloaded and was not written by mosaic-watch; move it away, then `mosaic-watch retry`", rel))
+	if _, err := root.Lstat(final); err == nil {
+		if !p.wroteBefore(ctx, j, rel) {
+			return appeared
+		}
+		// An earlier version of this source's output: the new version replaces it.
+		if err := root.Rename(temp, final); err != nil {
+			return transient("rename output into place", err)
+		}
+		return nil
+	}
+	// A hard link creates the final name only if it does not exist yet: no window in which a
+	// file that just appeared could be replaced.
+	err := root.Link(temp, final)
+	switch {
+	case err == nil:
+		if err := root.Remove(temp); err != nil {
+			return transient("remove temporary file", err)
+		}
+		return nil
+	case errors.Is(err, fs.ErrExist):
+		return appeared
+	}
+	// No hard links on this file system: a plain rename, after one more look.
+	if _, serr := root.Lstat(final); serr == nil {
+		return appeared
+	}
+	if err := root.Rename(temp, final); err != nil {
+		return transient("rename output into place", err)
+	}
+	return nil
 }
 
 // planOutput picks output i's name. Rule: <dir>/<stem><-k><ext>; when that name is taken by a
@@ -213,6 +250,9 @@ func (p *Pipeline) planOutput(ctx context.Context, root *os.Root, f *Folder, j *
 				}
 				return outputDirError(f.Output, err)
 			}
+			if fi, err := t.Stat(); err == nil {
+				j.Outputs[i].TempID = fileIdentity(fi) // recognises our file after a crash mid-rename
+			}
 			t.Close()
 			j.Outputs[i].Path = c
 			return nil
@@ -235,19 +275,12 @@ func (p *Pipeline) nameFree(ctx context.Context, root *os.Root, j *store.Job, c 
 	if err != nil {
 		return false
 	}
-	return p.wroteBefore(ctx, j, c, false)
+	return p.wroteBefore(ctx, j, c)
 }
 
-// wroteBefore reports whether a job for the same source path recorded output c (including
-// this job's own plan, when self is true).
-func (p *Pipeline) wroteBefore(ctx context.Context, j *store.Job, c string, self bool) bool {
-	if self {
-		for _, o := range j.Outputs {
-			if o.Path == c {
-				return true
-			}
-		}
-	}
+// wroteBefore reports whether another job for the same source path (an earlier version of the
+// file) recorded output c as written.
+func (p *Pipeline) wroteBefore(ctx context.Context, j *store.Job, c string) bool {
 	jobs, err := p.st.JobsAt(ctx, j.Folder, j.RelPath)
 	if err != nil {
 		return false

@@ -69,6 +69,7 @@ func (p *Pipeline) pollOnce(ctx context.Context) {
 func (p *Pipeline) pollJob(ctx context.Context, j *store.Job) error {
 	run, err := p.api.GetRun(ctx, j.RunID)
 	if mosaic.IsNotFound(err) {
+		j.RunStatus = RunNotFound
 		return attention(fmt.Sprintf("Mosaic does not know run %s any more; `mosaic-watch retry` starts a new run", j.RunID))
 	}
 	if err != nil {
@@ -80,8 +81,9 @@ func (p *Pipeline) pollJob(ctx context.Context, j *store.Job) error {
 			p.addActiveRuns(-1)
 			return p.needsCredits(ctx, j, run)
 		}
-		if msg != j.RunMessage {
-			j.RunMessage = msg
+		if msg != j.RunMessage || j.Attempts > 0 || j.Status != store.StatusActive {
+			// A good answer ends a streak of poll errors: only consecutive failures count.
+			j.RunMessage, j.Attempts, j.Status = msg, 0, store.StatusActive
 			return p.commit(ctx, j, "run progress: "+msg)
 		}
 		return nil
@@ -102,8 +104,15 @@ func (p *Pipeline) pollJob(ctx context.Context, j *store.Job) error {
 		p.handleFailedSource(ctx, j)
 		return p.commit(ctx, j, j.LastError)
 	}
-	j.Outputs = mergeOutputs(j.Outputs, run.Outputs)
-	if run.Status == mosaic.StatusPartialComplete {
+	outs, missing := mergeOutputs(j.Outputs, run.Outputs)
+	j.Outputs = outs
+	switch {
+	case len(outs) == 0:
+		// Nothing to write: never treat the source as processed (it might be deleted).
+		return attention(fmt.Sprintf("the Mosaic run %s ended %s without any downloadable output (%s)", j.RunID, run.Status, runErrorText(run)))
+	case run.Status == mosaic.StatusCompleted && missing > 0:
+		return attention(fmt.Sprintf("the Mosaic run %s completed but %d of its %d outputs have no download URL", j.RunID, missing, len(run.Outputs)))
+	case run.Status == mosaic.StatusPartialComplete:
 		j.LastError = "partial_complete: " + runErrorText(run)
 	}
 	j.Step = store.StepRunFinished
@@ -111,8 +120,15 @@ func (p *Pipeline) pollJob(ctx context.Context, j *store.Job) error {
 	return p.commit(ctx, j, fmt.Sprintf("run %s with %d output(s)", run.Status, len(run.Outputs)))
 }
 
+// Run statuses of our own, recorded in Job.RunStatus beside Mosaic's: the run cannot go on and
+// a retry must start a new one.
+const (
+	RunNeedsCredits = "needs_credits" // blocked for credits
+	RunNotFound     = "not_found"     // Mosaic no longer knows the run
+)
+
 func (p *Pipeline) needsCredits(ctx context.Context, j *store.Job, run *mosaic.Run) error {
-	j.RunStatus = run.Status
+	j.RunStatus = RunNeedsCredits
 	j.Status = store.StatusAttention
 	j.LastError = fmt.Sprintf("the Mosaic account is out of credits (run %s: %s); add credits, then `mosaic-watch retry` this file",
 		j.RunID, runErrorText(run))
@@ -120,23 +136,26 @@ func (p *Pipeline) needsCredits(ctx context.Context, j *store.Job, run *mosaic.R
 	return p.commit(ctx, j, j.LastError)
 }
 
-// mergeOutputs records the run's outputs in order, keeping what earlier attempts already wrote
-// (so a refreshed URL list does not lose written files).
-func mergeOutputs(have []store.Output, outs []mosaic.Output) []store.Output {
-	merged := make([]store.Output, 0, len(outs))
+// mergeOutputs records the run's downloadable outputs in order, keeping what earlier attempts
+// already planned and wrote (so a refreshed URL list does not lose written files). Outputs are
+// matched by render id, else by their position in Mosaic's list (Index). It also returns how
+// many outputs had no download URL.
+func mergeOutputs(have []store.Output, outs []mosaic.Output) (merged []store.Output, missing int) {
+	merged = make([]store.Output, 0, len(outs))
 	for i, o := range outs {
 		if o.VideoURL == "" {
-			continue // a failed output of a partial run
+			missing++ // a failed output of a partial run
+			continue
 		}
-		so := store.Output{Index: len(merged), RenderID: o.ID, URL: o.VideoURL}
+		so := store.Output{Index: i, RenderID: o.ID, URL: o.VideoURL}
 		for _, h := range have {
-			if (h.RenderID != "" && h.RenderID == o.ID) || (h.RenderID == "" && h.Index == i) {
-				so.Path, so.Size, so.Written = h.Path, h.Size, h.Written
+			if (h.RenderID != "" && h.RenderID == o.ID) || (h.RenderID == "" && o.ID == "" && h.Index == i) {
+				so.Path, so.Size, so.Written, so.TempID = h.Path, h.Size, h.Written, h.TempID
 			}
 		}
 		merged = append(merged, so)
 	}
-	return merged
+	return merged, missing
 }
 
 func runSummary(r *mosaic.Run) string {
@@ -152,7 +171,7 @@ func runSummary(r *mosaic.Run) string {
 	if r.StatusMessage != "" {
 		s += ": " + r.StatusMessage
 	}
-	return s
+	return mosaic.RedactText(s)
 }
 
 func runErrorText(r *mosaic.Run) string {
@@ -170,5 +189,5 @@ func runErrorText(r *mosaic.Run) string {
 	if len(parts) == 0 {
 		return "no reason given"
 	}
-	return strings.Join(parts, "; ")
+	return mosaic.RedactText(strings.Join(parts, "; "))
 }

@@ -4,12 +4,15 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mosaic-watch/mosaic-watch/mosaic"
 	"github.com/mosaic-watch/mosaic-watch/store"
 )
 
 // PrepareRetry resets a failed or attention job so the daemon works on it again, and returns
-// what will happen. A job whose run failed (or was blocked for credits, or cannot be matched)
-// starts a new run: that costs credits, which is why it only happens on request.
+// what will happen. Only a run that cannot go on (failed, cancelled, blocked for credits, gone,
+// or a start nobody could confirm) is started anew: that costs credits, which is why it only
+// happens on request. A run that is still fine is followed again, and a finished run's outputs
+// are downloaded again, without a new run.
 func PrepareRetry(j *store.Job, now time.Time) (string, error) {
 	switch j.Status {
 	case store.StatusFailed, store.StatusAttention:
@@ -18,13 +21,20 @@ func PrepareRetry(j *store.Job, now time.Time) (string, error) {
 	}
 	what := "retrying step " + string(j.Step)
 	switch j.Step {
-	case store.StepStartingRun, store.StepRunStarted, store.StepRunFinished:
-		if j.Step != store.StepRunFinished || j.RunStatus != "completed" {
-			j.Step = store.StepFinalized
-			j.RunID, j.RunStatus, j.RunMessage = "", "", ""
-			j.RunStartAt = time.Time{}
-			j.Outputs = nil
+	case store.StepStartingRun:
+		newRun(j)
+		what = "starting a new run of the agent (the earlier start was never confirmed)"
+	case store.StepRunStarted, store.StepRunFinished:
+		switch j.RunStatus {
+		case mosaic.StatusFailed, mosaic.StatusCancelled, RunNeedsCredits, RunNotFound:
+			newRun(j)
 			what = "starting a new run of the agent"
+		default:
+			if j.Step == store.StepRunStarted {
+				what = "following run " + j.RunID + " again"
+			} else {
+				what = "downloading the outputs of run " + j.RunID + " again"
+			}
 		}
 	}
 	j.Status = store.StatusActive
@@ -33,4 +43,11 @@ func PrepareRetry(j *store.Job, now time.Time) (string, error) {
 	j.NextAttemptAt = now
 	j.LeaseUntil = time.Time{}
 	return what, nil
+}
+
+func newRun(j *store.Job) {
+	j.Step = store.StepFinalized
+	j.RunID, j.RunStatus, j.RunMessage = "", "", ""
+	j.RunStartAt = time.Time{}
+	j.Outputs = nil
 }

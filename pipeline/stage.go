@@ -95,8 +95,12 @@ func (s *stage) loop(ctx context.Context) {
 			}
 			for _, j := range jobs {
 				s.mu.Lock()
+				_, busy := s.inflight[j.ID]
 				s.inflight[j.ID] = struct{}{}
 				s.mu.Unlock()
+				if busy {
+					continue // its lease lapsed (a clock jump, a stalled heartbeat) while we work on it
+				}
 				wg.Add(1)
 				go func() {
 					defer wg.Done()

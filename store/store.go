@@ -51,6 +51,7 @@ type Output struct {
 	Path     string `json:"path"`          // slash-separated, relative to the folder's output dir
 	Size     int64  `json:"size,omitempty"`
 	Written  bool   `json:"written"`
+	TempID   string `json:"temp_id,omitempty"` // identity (dev:inode) of the reserved temporary file
 }
 
 // Job is one row of the jobs table.
