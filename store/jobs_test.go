@@ -481,3 +481,37 @@ func TestAddJobsBatch(t *testing.T) {
 		t.Fatal("a batch with a job lacking its path must be refused")
 	}
 }
+
+func TestReopenOnlyAnUnchangedClosedJob(t *testing.T) {
+	s := openTest(t)
+	ctx := testCtx(t)
+	clock := t0
+	s.now = func() time.Time { return clock }
+	j := mustAdd(t, s, newJob("/in", "r.mov"), t0)
+
+	// An open job is not reopened.
+	open := *mustGet(t, s, j.ID)
+	if err := s.Reopen(ctx, &open, "retry"); !errors.Is(err, ErrChanged) {
+		t.Fatalf("Reopen of an active job = %v, want ErrChanged", err)
+	}
+
+	failed := *mustGet(t, s, j.ID)
+	failed.Status, failed.LastError = StatusFailed, "boom"
+	clock = clock.Add(time.Second)
+	mustSave(t, s, &failed, "failed")
+
+	// Two retries read the same failed job; the first wins, the second finds it changed.
+	first, second := *mustGet(t, s, j.ID), *mustGet(t, s, j.ID)
+	clock = clock.Add(time.Second)
+	first.Status, first.LastError = StatusActive, ""
+	if err := s.Reopen(ctx, &first, "retry 1"); err != nil {
+		t.Fatalf("Reopen of a failed job = %v", err)
+	}
+	second.Status, second.Step = StatusActive, StepFinalized
+	if err := s.Reopen(ctx, &second, "retry 2"); !errors.Is(err, ErrChanged) {
+		t.Fatalf("stale Reopen = %v, want ErrChanged", err)
+	}
+	if got := mustGet(t, s, j.ID); got.Status != StatusActive || got.Step != StepFound {
+		t.Fatalf("job after the stale Reopen: %s at %s", got.Status, got.Step)
+	}
+}

@@ -186,6 +186,23 @@ func (s *SQLite) discard(conn *sql.Conn, cause error) {
 }
 
 func (s *SQLite) save(ctx context.Context, db txBeginner, job *Job, msg string) error {
+	return s.saveWhere(ctx, db, job, msg, "")
+}
+
+// reopenCondition keeps Reopen from overwriting a job that changed since it was read.
+const reopenCondition = " AND status IN ('failed', 'attention') AND updated_at = ?"
+
+// Reopen saves a job read while it was failed or needing attention, only if it still is and has
+// not changed since (its UpdatedAt): two retries at once, or a retry racing with the daemon,
+// cannot undo each other's work. A changed job gives ErrChanged.
+func (s *SQLite) Reopen(ctx context.Context, job *Job, msg string) error {
+	if s.w == nil {
+		return ErrReadOnly
+	}
+	return s.saveWhere(ctx, s.w, job, msg, reopenCondition)
+}
+
+func (s *SQLite) saveWhere(ctx context.Context, db txBeginner, job *Job, msg, cond string) error {
 	outputs, err := encodeOutputs(job.Outputs)
 	if err != nil {
 		return fmt.Errorf("save job %d: %w", job.ID, err)
@@ -197,14 +214,18 @@ func (s *SQLite) save(ctx context.Context, db txBeginner, job *Job, msg string) 
 		return fmt.Errorf("save job %d: %w", job.ID, err)
 	}
 	defer tx.Rollback()
-	update, err := s.ws.inTx(ctx, tx, saveJobSQL)
+	update, err := s.ws.inTx(ctx, tx, saveJobSQL+cond)
 	if err != nil {
 		return fmt.Errorf("save job %d: %w", job.ID, err)
 	}
-	res, err := update.ExecContext(ctx, job.AgentID, job.ContentHash, job.Step, job.Status,
+	args := []any{job.AgentID, job.ContentHash, job.Step, job.Status,
 		openFlag(job.Status), job.Attempts, toMillis(job.NextAttemptAt), job.LastError, job.Note, job.UploadAPI,
 		job.VideoID, job.RunID, toMillis(job.RunStartAt), job.RunStatus, job.RunMessage, outputs, job.Owner,
-		toMillis(job.LeaseUntil), ms, job.ID, job.Owner)
+		toMillis(job.LeaseUntil), ms, job.ID, job.Owner}
+	if cond != "" {
+		args = append(args, toMillis(job.UpdatedAt))
+	}
+	res, err := update.ExecContext(ctx, args...)
 	if err != nil {
 		return fmt.Errorf("save job %d: %w", job.ID, err)
 	}
@@ -220,6 +241,9 @@ func (s *SQLite) save(ctx context.Context, db txBeginner, job *Job, msg string) 
 		}
 		if err != nil {
 			return fmt.Errorf("save job %d: %w", job.ID, err)
+		}
+		if cond != "" {
+			return fmt.Errorf("save job %d: %w", job.ID, ErrChanged)
 		}
 		return fmt.Errorf("save job %d as %q (held by %q): %w", job.ID, job.Owner, owner, ErrLost)
 	}

@@ -186,7 +186,11 @@ func (s *httpServer) handleRetry(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusConflict, err.Error())
 		return
 	}
-	if err := s.d.store.Save(r.Context(), j, "retry requested (dashboard/API): "+what); err != nil {
+	if err := s.d.store.Reopen(r.Context(), j, "retry requested (dashboard/API): "+what); err != nil {
+		if errors.Is(err, store.ErrChanged) {
+			writeJSONError(w, http.StatusConflict, "the job changed meanwhile (another retry?): reload and look again")
+			return
+		}
 		s.internalError(w, "save retry", err)
 		return
 	}

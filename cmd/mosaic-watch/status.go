@@ -380,7 +380,10 @@ Works while the daemon runs: it picks the jobs up within a second or two.`)
 			}
 			continue
 		}
-		if err := st.Save(ctx, j, "retry requested: "+what); err != nil {
+		if err := st.Reopen(ctx, j, "retry requested: "+what); errors.Is(err, store.ErrChanged) {
+			fmt.Fprintf(env.stdout, "#%d %s: changed meanwhile (retried already?); left alone\n", j.ID, j.RelPath)
+			continue
+		} else if err != nil {
 			return fmt.Errorf("job %d: %w", j.ID, err)
 		}
 		n++
