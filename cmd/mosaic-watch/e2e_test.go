@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -90,17 +89,7 @@ type folderSpec struct {
 func newE2E(t testing.TB, fo mosaictest.Options, folders []folderSpec, extraTop string) *e2e {
 	t.Helper()
 	bin := daemonBinary(t)
-	if fo.Logger == nil {
-		fo.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if len(fo.Agents) == 0 {
-		fo.Agents = []mosaictest.AgentSpec{{Name: "default"}}
-	}
-	fake, err := mosaictest.NewServer(fo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fake.Close() })
+	fake := startFake(t, fo)
 	e := &e2e{t: t, bin: bin, fake: fake, dir: t.TempDir()}
 	e.env = append(os.Environ(), "TEST_MOSAIC_KEY="+mosaictest.DefaultAPIKey)
 	var b strings.Builder
@@ -146,6 +135,23 @@ folders:
 		}
 	})
 	return e
+}
+
+// startFake serves a fake Mosaic on loopback for the test, with one agent unless fo names some.
+func startFake(t testing.TB, fo mosaictest.Options) *mosaictest.Server {
+	t.Helper()
+	if fo.Logger == nil {
+		fo.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(fo.Agents) == 0 {
+		fo.Agents = []mosaictest.AgentSpec{{Name: "default"}}
+	}
+	fake, err := mosaictest.NewServer(fo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fake.Close() })
+	return fake
 }
 
 func (e *e2e) path(parts ...string) string {

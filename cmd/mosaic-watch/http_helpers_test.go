@@ -46,17 +46,7 @@ func freePort(t testing.TB) string {
 // is mosaic.poll_interval.
 func startHTTPEnv(t *testing.T, fo mosaictest.Options, pollInterval, extra string) *httpEnv {
 	t.Helper()
-	if fo.Logger == nil {
-		fo.Logger = slog.New(slog.DiscardHandler)
-	}
-	if len(fo.Agents) == 0 {
-		fo.Agents = []mosaictest.AgentSpec{{Name: "default"}}
-	}
-	fake, err := mosaictest.NewServer(fo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fake.Close() })
+	fake := startFake(t, fo)
 	e := &httpEnv{t: t, fake: fake, dir: t.TempDir(), logs: &syncBuffer{}}
 	addr := freePort(t)
 	e.base = "http://" + addr
@@ -100,10 +90,11 @@ folders:
 		}
 		return os.LookupEnv(k)
 	}
-	e.cfg, err = LoadConfig(path, lookup)
+	cfg, err := LoadConfig(path, lookup)
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.cfg = cfg
 	ctx, cancel := context.WithCancel(context.Background())
 	started := make(chan *daemon, 1)
 	done := make(chan error, 1)
