@@ -23,17 +23,22 @@ type APIError struct {
 	expired bool // storage said the signature/policy expired
 }
 
+// errorPrefix starts every error message of the client: "mosaic: OP: METHOD URL: ".
+func errorPrefix(b *strings.Builder, op, method, url string) {
+	b.WriteString("mosaic: ")
+	if op != "" {
+		b.WriteString(op)
+		b.WriteString(": ")
+	}
+	if method != "" || url != "" {
+		b.WriteString(strings.TrimSpace(method + " " + url))
+		b.WriteString(": ")
+	}
+}
+
 func (e *APIError) Error() string {
 	var b strings.Builder
-	b.WriteString("mosaic: ")
-	if e.Op != "" {
-		b.WriteString(e.Op)
-		b.WriteString(": ")
-	}
-	if e.Method != "" || e.URL != "" {
-		b.WriteString(strings.TrimSpace(e.Method + " " + e.URL))
-		b.WriteString(": ")
-	}
+	errorPrefix(&b, e.Op, e.Method, e.URL)
 	if e.StatusCode != 0 {
 		fmt.Fprintf(&b, "%d %s", e.StatusCode, http.StatusText(e.StatusCode))
 	} else {
@@ -69,15 +74,7 @@ type NetError struct {
 
 func (e *NetError) Error() string {
 	var b strings.Builder
-	b.WriteString("mosaic: ")
-	if e.Op != "" {
-		b.WriteString(e.Op)
-		b.WriteString(": ")
-	}
-	if e.Method != "" || e.URL != "" {
-		b.WriteString(strings.TrimSpace(e.Method + " " + e.URL))
-		b.WriteString(": ")
-	}
+	errorPrefix(&b, e.Op, e.Method, e.URL)
 	b.WriteString(e.msg)
 	return b.String()
 }
