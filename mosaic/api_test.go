@@ -401,3 +401,28 @@ func TestCancelRun(t *testing.T) {
 		t.Errorf("cancel unknown run: %v", err)
 	}
 }
+
+func TestResumeRun(t *testing.T) {
+	e := setup(t, mosaictest.Options{Agents: []mosaictest.AgentSpec{{Outcome: mosaictest.OutcomeNeedsCredits}}})
+	ctx := context.Background()
+	videoID := e.uploadBytes(t, ctx, mosaic.UploadsAPI, "a.mp4", []byte("content"))
+	runID, err := e.client.RunAgent(ctx, e.fake.AgentIDs()[0], mosaic.RunRequest{VideoIDs: []string{videoID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := e.client.GetRun(ctx, runID); err != nil || r.Status != mosaic.StatusFailed || !r.NeedsCredits {
+		t.Fatalf("before resume: %+v %v", r, err)
+	}
+	if err := e.client.ResumeRun(ctx, runID); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := e.client.GetRun(ctx, runID); err != nil || r.NeedsCredits || r.Status == mosaic.StatusFailed {
+		t.Fatalf("after resume: %+v %v", r, err)
+	}
+	if err := e.client.ResumeRun(ctx, runID); !mosaic.IsConflict(err) {
+		t.Errorf("resume of a run that is not failed: %v, want a conflict", err)
+	}
+	if err := e.client.ResumeRun(ctx, "nope"); !mosaic.IsNotFound(err) {
+		t.Errorf("resume unknown run: %v", err)
+	}
+}

@@ -130,6 +130,13 @@ func IsNotFound(err error) bool {
 	return errors.As(err, &ae) && ae.StatusCode == http.StatusNotFound
 }
 
+// IsConflict reports a 409: the request does not fit the resource's state (resuming a run that
+// is not failed or cancelled, cancelling a finished one).
+func IsConflict(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.StatusCode == http.StatusConflict
+}
+
 // IsURLExpired reports that a signed upload or download URL was refused as expired; fetch a new one.
 func IsURLExpired(err error) bool {
 	var ae *APIError

@@ -200,6 +200,14 @@ func (c *Client) GetRun(ctx context.Context, runID string) (*Run, error) {
 	return &r, nil
 }
 
+// ResumeRun asks Mosaic to resume a failed or cancelled run (POST /agent_run/{run_id}/resume),
+// e.g. one blocked for credits once credits were added. A run in another state gives 409
+// (IsConflict). Single attempt.
+func (c *Client) ResumeRun(ctx context.Context, runID string) error {
+	call := apiCall{op: "resume run", method: http.MethodPost, url: c.endpoint(nil, "agent_run", runID, "resume")}
+	return c.doJSON(ctx, call, nil)
+}
+
 // CancelRun asks Mosaic to cancel a running run (POST /agent_run/{run_id}/cancel). Single attempt.
 func (c *Client) CancelRun(ctx context.Context, runID string) error {
 	call := apiCall{op: "cancel run", method: http.MethodPost, url: c.endpoint(nil, "agent_run", runID, "cancel")}
