@@ -439,6 +439,22 @@ func TestRunOutcomes(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(h.folder.Input, "p.mp4")); err != nil {
 				t.Fatal("the source must stay in place")
 			}
+			if c.outcome == mosaictest.OutcomeNeedsCredits {
+				// Credits added: retry resumes the same run rather than paying for a new one.
+				if _, err := pipeline.PrepareRetry(&j, time.Now()); err != nil {
+					t.Fatal(err)
+				}
+				if err := h.st.Reopen(context.Background(), &j, "retry"); err != nil {
+					t.Fatal(err)
+				}
+				if j := h.waitJob("p.mp4", func(j store.Job) bool { return j.Status == store.StatusDone }); len(j.Outputs) != 2 {
+					t.Fatalf("resumed run wrote %d outputs, want 2", len(j.Outputs))
+				}
+				if n := h.runsFor(src); n != 1 {
+					t.Fatalf("%d runs after resuming, want the same one", n)
+				}
+				h.checkOutputs(h.folder.AgentID, src, "p-1.mp4", "p-2.mp4")
+			}
 		})
 	}
 }
@@ -695,7 +711,7 @@ func TestRetryKeepsWhatARunAlreadyDid(t *testing.T) {
 		{store.StepRunFinished, "completed", store.StepRunFinished, false},
 		{store.StepRunStarted, "running", store.StepRunStarted, false},
 		{store.StepRunStarted, "failed", store.StepFinalized, true},
-		{store.StepRunStarted, pipeline.RunNeedsCredits, store.StepFinalized, true},
+		{store.StepRunStarted, pipeline.RunNeedsCredits, store.StepRunStarted, false},
 		{store.StepRunStarted, pipeline.RunNotFound, store.StepFinalized, true},
 		{store.StepStartingRun, "", store.StepFinalized, true},
 		{store.StepSettled, "", store.StepSettled, false},

@@ -67,6 +67,11 @@ func (p *Pipeline) pollOnce(ctx context.Context) {
 
 // pollJob fetches one run's status and, at a terminal status, records the result.
 func (p *Pipeline) pollJob(ctx context.Context, j *store.Job) error {
+	if j.RunStatus == RunResumeRequested {
+		if err := p.resume(ctx, j); err != nil {
+			return err
+		}
+	}
 	run, err := p.api.GetRun(ctx, j.RunID)
 	if mosaic.IsNotFound(err) {
 		j.RunStatus = RunNotFound
@@ -123,9 +128,25 @@ func (p *Pipeline) pollJob(ctx context.Context, j *store.Job) error {
 // Run statuses of our own, recorded in Job.RunStatus beside Mosaic's: the run cannot go on and
 // a retry must start a new one.
 const (
-	RunNeedsCredits = "needs_credits" // blocked for credits
-	RunNotFound     = "not_found"     // Mosaic no longer knows the run
+	RunNeedsCredits    = "needs_credits"    // blocked for credits
+	RunNotFound        = "not_found"        // Mosaic no longer knows the run
+	RunResumeRequested = "resume_requested" // a person added credits and asked to go on
 )
+
+// resume asks Mosaic to go on with a run that was blocked for credits: the nodes it finished
+// are kept, where a new run would bill them again.
+func (p *Pipeline) resume(ctx context.Context, j *store.Job) error {
+	err := p.api.ResumeRun(ctx, j.RunID)
+	if mosaic.IsNotFound(err) {
+		j.RunStatus = RunNotFound
+		return attention(fmt.Sprintf("Mosaic does not know run %s any more; `mosaic-watch retry` starts a new run", j.RunID))
+	}
+	if err != nil && !mosaic.IsConflict(err) { // a conflict: the run is not blocked any more
+		return err
+	}
+	j.RunStatus = mosaic.StatusRunning
+	return p.commit(ctx, j, "asked Mosaic to resume run "+j.RunID)
+}
 
 func (p *Pipeline) needsCredits(ctx context.Context, j *store.Job, run *mosaic.Run) error {
 	j.RunStatus = RunNeedsCredits

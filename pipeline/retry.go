@@ -9,10 +9,10 @@ import (
 )
 
 // PrepareRetry resets a failed or attention job so the daemon works on it again, and returns
-// what will happen. Only a run that cannot go on (failed, cancelled, blocked for credits, gone,
-// or a start nobody could confirm) is started anew: that costs credits, which is why it only
-// happens on request. A run that is still fine is followed again, and a finished run's outputs
-// are downloaded again, without a new run.
+// what will happen. Only a run that cannot go on (failed, cancelled, gone, or a start nobody
+// could confirm) is started anew: that costs credits, which is why it only happens on request.
+// A run blocked for credits is resumed, a run that is still fine is followed again, and a
+// finished run's outputs are downloaded again, all without a new run.
 func PrepareRetry(j *store.Job, now time.Time) (string, error) {
 	switch j.Status {
 	case store.StatusFailed, store.StatusAttention:
@@ -26,7 +26,10 @@ func PrepareRetry(j *store.Job, now time.Time) (string, error) {
 		what = "starting a new run of the agent (the earlier start was never confirmed)"
 	case store.StepRunStarted, store.StepRunFinished:
 		switch j.RunStatus {
-		case mosaic.StatusFailed, mosaic.StatusCancelled, RunNeedsCredits, RunNotFound:
+		case RunNeedsCredits:
+			j.Step, j.RunStatus = store.StepRunStarted, RunResumeRequested
+			what = "resuming run " + j.RunID + " on Mosaic (it was blocked for credits)"
+		case mosaic.StatusFailed, mosaic.StatusCancelled, RunNotFound:
 			newRun(j)
 			what = "starting a new run of the agent"
 		default:

@@ -340,9 +340,10 @@ func printHistory(ctx context.Context, w io.Writer, st store.Store, cfg *Config,
 func cmdRetry(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "retry", "--config FILE (JOB | PATH | --failed)", `
 Make failed jobs, and jobs that need attention, run again. A job whose Mosaic run failed, was
-cancelled, is blocked for credits or is gone starts a NEW run (this costs credits, which is
-why the daemon never does it on its own). A run that is still fine is followed again, a
-finished run's outputs are downloaded again, and other jobs retry the step that failed.
+cancelled or is gone starts a NEW run (this costs credits, which is why the daemon never does
+it on its own). A run blocked for credits is resumed (add credits first), a run that is still
+fine is followed again, a finished run's outputs are downloaded again, and other jobs retry
+the step that failed.
 Works while the daemon runs: it picks the jobs up within a second or two.`)
 	cfgPath := configFlag(fs)
 	failed := fs.Bool("failed", false, "retry every failed job and every job that needs attention")
