@@ -5,7 +5,6 @@ package watcher
 import (
 	"io/fs"
 	"os"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -28,15 +27,5 @@ func statEntry(dir *os.File, _ string, name string) (entryInfo, error) {
 	if statErr != nil {
 		return entryInfo{}, &fs.PathError{Op: "fstatat", Path: name, Err: statErr}
 	}
-	var typ fs.FileMode
-	switch st.Mode & unix.S_IFMT {
-	case unix.S_IFREG:
-	case unix.S_IFDIR:
-		typ = fs.ModeDir
-	default:
-		typ = fs.ModeIrregular // links, devices, sockets: never followed or reported
-	}
-	sec, nsec := st.Mtim.Unix()
-	return entryInfo{typ: typ, size: st.Size, mtime: time.Unix(sec, nsec),
-		id: fileID{hi: uint64(st.Dev), lo: uint64(st.Ino)}}, nil
+	return statInfo(&st), nil
 }
