@@ -6,20 +6,27 @@ import (
 	"time"
 )
 
-// backoff returns the delay before retry number n (1-based): exponential from retryBase, capped at
-// maxRetryDelay, with "equal jitter" (half fixed, half random) so concurrent clients spread out.
-func (c *Client) backoff(n int) time.Duration {
-	d := c.retryBase
-	for i := 1; i < n && d < c.maxRetryDelay; i++ {
+// Backoff returns the delay before attempt number attempt (1-based) of something that failed
+// for a temporary reason: base doubled for each earlier attempt, capped at limit, then shortened by
+// a random part of up to jitter (0..1) of it, so that many clients failing together spread out
+// instead of retrying in lockstep. It never exceeds limit. The client, the pipeline and the daemon
+// share it, each with its own base, limit and jitter.
+func Backoff(base, limit time.Duration, attempt int, jitter float64) time.Duration {
+	d := base
+	for i := 1; i < attempt && d < limit; i++ {
 		d *= 2
 	}
-	d = min(d, c.maxRetryDelay)
-	half := d / 2
-	if half <= 0 {
+	d = min(d, limit)
+	spread := time.Duration(float64(d) * min(max(jitter, 0), 1))
+	if spread <= 0 {
 		return d
 	}
-	return half + rand.N(half+1)
+	return d - rand.N(spread+1)
 }
+
+// backoff is the client's delay before retry number n (1-based): "equal jitter" (half fixed,
+// half random).
+func (c *Client) backoff(n int) time.Duration { return Backoff(c.retryBase, c.maxRetryDelay, n, 0.5) }
 
 // retryDelay honours the server's Retry-After (capped) when it is longer than our own backoff.
 func (c *Client) retryDelay(n int, err error) time.Duration {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/mosaic-watch/mosaic-watch/mosaic"
@@ -141,13 +140,7 @@ func (p *Pipeline) fail(ctx context.Context, j *store.Job, err error) {
 	}
 }
 
-// backoff is exponential with ±20% jitter, capped.
+// backoff is exponential from Retry.Base, capped at Retry.Max, up to 20% shorter at random.
 func (p *Pipeline) backoff(attempt int) time.Duration {
-	d := p.opts.Retry.Base
-	for i := 1; i < attempt && d < p.opts.Retry.Max; i++ {
-		d *= 2
-	}
-	d = min(d, p.opts.Retry.Max)
-	jitter := 0.8 + 0.4*rand.Float64()
-	return time.Duration(float64(d) * jitter)
+	return mosaic.Backoff(p.opts.Retry.Base, p.opts.Retry.Max, attempt, 0.2)
 }

@@ -52,6 +52,18 @@ type Retry struct {
 	MaxAttempts int           // then the job fails (default 8)
 }
 
+// Defaults New applies to zero options; the daemon's configuration documents the same values.
+const (
+	DefaultPollInterval   = 10 * time.Second
+	DefaultReconcileAfter = 2 * time.Minute
+	DefaultRetryBase      = 30 * time.Second
+	DefaultRetryMax       = time.Hour
+	DefaultRetryAttempts  = 8
+	DefaultUploads        = 2
+	DefaultActiveRuns     = 8
+	DefaultDownloads      = 2
+)
+
 // Options configures a Pipeline.
 type Options struct {
 	Folders      []Folder
@@ -127,19 +139,19 @@ func New(opts Options) (*Pipeline, error) {
 	if len(opts.Folders) == 0 {
 		return nil, errors.New("pipeline: no folders")
 	}
-	setDefault(&opts.PollInterval, 10*time.Second)
+	setDefault(&opts.PollInterval, DefaultPollInterval)
 	setDefault(&opts.Lease, 60*time.Second)
 	setDefault(&opts.AuthRecheck, 30*time.Second)
-	setDefault(&opts.ReconcileAfter, 2*time.Minute)
+	setDefault(&opts.ReconcileAfter, DefaultReconcileAfter)
 	setDefault(&opts.ClaimEvery, time.Second)
-	setDefault(&opts.Retry.Base, 30*time.Second)
-	setDefault(&opts.Retry.Max, time.Hour)
-	setDefaultInt(&opts.Retry.MaxAttempts, 8)
+	setDefault(&opts.Retry.Base, DefaultRetryBase)
+	setDefault(&opts.Retry.Max, DefaultRetryMax)
+	setDefaultInt(&opts.Retry.MaxAttempts, DefaultRetryAttempts)
 	setDefaultInt(&opts.Limits.Hashes, 2)
-	setDefaultInt(&opts.Limits.Uploads, 2)
+	setDefaultInt(&opts.Limits.Uploads, DefaultUploads)
 	setDefaultInt(&opts.Limits.Starts, 2)
-	setDefaultInt(&opts.Limits.ActiveRuns, 8)
-	setDefaultInt(&opts.Limits.Downloads, 2)
+	setDefaultInt(&opts.Limits.ActiveRuns, DefaultActiveRuns)
+	setDefaultInt(&opts.Limits.Downloads, DefaultDownloads)
 	if opts.UploadAPI == "" {
 		opts.UploadAPI = mosaic.UploadsAPI
 	}

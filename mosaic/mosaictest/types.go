@@ -1,5 +1,5 @@
 // Package mosaictest is a faithful, stateful fake of the Mosaic REST API (see
-// /work/shared/mosaic-api.md §11). It serves real HTTP on loopback: API-key
+// ../shared/mosaic-api.md §11, beside the repository). It serves real HTTP on loopback: API-key
 // auth, both upload eras, a fake GCS POST-policy storage host, agents, runs
 // driven by a clock, signed downloads, webhooks and injectable faults.
 //
