@@ -1,0 +1,107 @@
+package config
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// Load reads the file at path, expands ${VAR} (lookupEnv; nil means os.LookupEnv), decodes
+// strictly, applies defaults and validates. Its error is an ErrorList naming every problem.
+func Load(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
+	if lookupEnv == nil {
+		lookupEnv = os.LookupEnv
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		msg := fmt.Sprintf("cannot resolve config path: %v", err)
+		return nil, ErrorList{{File: path, Msg: msg, Err: err}}
+	}
+	abs = filepath.Clean(abs)
+	data, err := os.ReadFile(abs)
+	if err != nil {
+		return nil, ErrorList{{File: abs, Msg: "cannot read config file: " + errText(err), Err: err}}
+	}
+	l := &loader{file: abs, dir: filepath.Dir(abs), lookupEnv: lookupEnv, cfg: defaults()}
+	l.cfg.File = abs
+	l.home, l.homeErr = os.UserHomeDir()
+	if fi, err := os.Stat(abs); err == nil {
+		l.fileMode = fi.Mode().Perm()
+	}
+
+	root, ok := l.parse(data)
+	if ok {
+		l.walkTop(root)
+		l.validate()
+	}
+	if len(l.problems) > 0 {
+		l.problems.Sort()
+		return nil, l.problems
+	}
+	l.cfg.Warnings = l.warnings
+	return l.cfg, nil
+}
+
+// location is where a key was set: its path and line.
+type location struct {
+	path string
+	line int
+}
+
+// folderSource is a folder being assembled, with where each setting came from.
+type folderSource struct {
+	f    Folder
+	line int                 // line of the folder's "- " item (0 for the defaults template)
+	path string              // "folders[i]"
+	set  map[string]location // key -> where it was set (folder or defaults)
+	own  map[string]bool     // keys set by the folder entry itself
+}
+
+func (s folderSource) clone() folderSource {
+	c := s
+	c.set = make(map[string]location, len(s.set))
+	for k, v := range s.set {
+		c.set[k] = v
+	}
+	c.own = map[string]bool{}
+	return c
+}
+
+// where returns the location of key for a problem: where it was set, else the folder item.
+func (s *folderSource) where(key string) location {
+	if loc, ok := s.set[key]; ok {
+		return loc
+	}
+	return location{path: s.path + "." + key, line: s.line}
+}
+
+// loader holds one Load's state: the configuration being filled in and what went wrong.
+type loader struct {
+	file, dir string
+	fileMode  fs.FileMode
+	lookupEnv func(string) (string, bool)
+	home      string
+	homeErr   error
+	cfg       *Config
+	problems  ErrorList
+	warnings  []string
+
+	folders       []folderSource
+	foldersLine   int
+	stateDirLine  int
+	mosaicLine    int
+	apiKey        *location // where api_key was set
+	apiKeyFile    *location
+	apiKeyFromEnv bool
+	apiKeyFileAt  string
+}
+
+func (l *loader) problem(path string, line int, format string, args ...any) {
+	l.problems.Add(l.file, line, path, fmt.Sprintf(format, args...))
+}
+
+func (l *loader) warn(path string, line int, format string, args ...any) {
+	w := Error{File: l.file, Line: line, Path: path, Msg: fmt.Sprintf(format, args...)}
+	l.warnings = append(l.warnings, w.Error())
+}
