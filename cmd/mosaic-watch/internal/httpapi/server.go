@@ -1,0 +1,261 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/jobview"
+	"github.com/mosaic-watch/mosaic-watch/pipeline"
+	"github.com/mosaic-watch/mosaic-watch/store"
+)
+
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 2 * time.Minute
+	shutdownTimeout   = 5 * time.Second
+	maxHeaderBytes    = 64 << 10
+	webhookMaxBody    = 1 << 20  // a RUN_FINISHED with many outputs is a few KiB
+	formMaxBody       = 64 << 10 // the retry form
+)
+
+// Jobs is what the HTTP surface reads from and writes to the job store.
+type Jobs interface {
+	jobview.Store
+	Get(ctx context.Context, id int64) (*store.Job, error)
+	Reopen(ctx context.Context, j *store.Job, msg string) error
+	RunIDTaken(ctx context.Context, runID string) (bool, error)
+	GetMeta(ctx context.Context, key string) (string, error)
+}
+
+// Work is the running pipeline as the HTTP surface sees it.
+type Work interface {
+	WakePoller()                           // a run finished: fetch its status now
+	Paused() string                        // why all work is paused ("" = it is not)
+	Progress() map[int64]pipeline.Progress // transfers in flight, by job
+}
+
+// Folder is a watched folder as the HTTP surface shows it.
+type Folder struct {
+	Name, Input, Output string
+}
+
+// Options is everything the HTTP surface needs, as narrow as it needs it.
+type Options struct {
+	Listen        string // host:port
+	Token         string // required from clients when set (http.token)
+	WebhookSecret string // X-Mosaic-Signature must equal it when set
+	Version       string // shown on the dashboard
+	Folders       []Folder
+	StateDir      string // its disk is checked by /healthz, with the output folders'
+	Jobs          Jobs
+	Work          Work
+	// FolderHealth returns why each folder (by input) is degraded; "" or absent = healthy.
+	FolderHealth func() map[string]string
+	Metrics      prometheus.Gatherer // the daemon's instruments, served on /metrics
+	// DiskFree reports the bytes free to this user and the size of the file system at path
+	// (nil: the package's DiskFree; tests fake a full disk).
+	DiskFree func(path string) (free, total uint64, err error)
+	Logger   *slog.Logger
+}
+
+// Server serves the dashboard, the jobs API, metrics, health and Mosaic's webhooks.
+type Server struct {
+	opts      Options
+	log       *slog.Logger
+	names     jobview.Names
+	tokenHash [32]byte // sha256 of the token; compared in constant time
+	hasToken  bool
+	csrf      string // per-process value the dashboard's forms must echo back
+	hooks     *webhookSeen
+	webhooks  *prometheus.CounterVec
+	metrics   prometheus.Gatherer
+	srv       *http.Server
+	ln        net.Listener
+}
+
+// New prepares a Server; Listen binds its address and Serve answers requests.
+func New(opts Options) *Server {
+	if opts.DiskFree == nil {
+		opts.DiskFree = DiskFree
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		opts: opts, log: opts.Logger.With("component", "http"), names: jobview.Names{},
+		hooks: newWebhookSeen(4096),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mosaic_watch_webhooks_total",
+			Help: "Webhook deliveries received, by flag and result " +
+				"(accepted, duplicate, unauthorized, invalid).",
+		}, []string{"flag", "result"}),
+	}
+	for _, f := range opts.Folders {
+		if _, ok := s.names[f.Input]; !ok {
+			s.names[f.Input] = f.Name
+		}
+	}
+	own := prometheus.NewRegistry()
+	own.MustRegister(s.webhooks)
+	s.metrics = own
+	if opts.Metrics != nil {
+		s.metrics = prometheus.Gatherers{opts.Metrics, own}
+	}
+	if opts.Token != "" {
+		s.hasToken = true
+		s.tokenHash = sha256.Sum256([]byte(opts.Token))
+	}
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	s.csrf = base64.RawURLEncoding.EncodeToString(b[:])
+	return s
+}
+
+// Listen binds Options.Listen. The daemon does it before it starts working, so a taken port is
+// a start-up error rather than a surprise later.
+func (s *Server) Listen() error {
+	ln, err := net.Listen("tcp", s.opts.Listen)
+	if err != nil {
+		return fmt.Errorf("http.listen %s: %w", s.opts.Listen, err)
+	}
+	s.ln = ln
+	s.srv = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	s.log.Info("http listening", "addr", ln.Addr().String(), "token", s.hasToken,
+		"webhook_secret", s.opts.WebhookSecret != "")
+	return nil
+}
+
+// Serve answers requests on the bound address until ctx ends, then shuts down gracefully
+// within a bounded time.
+func (s *Server) Serve(ctx context.Context) {
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.Serve(s.ln) }()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http server stopped", "err", err)
+		}
+		return
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if err := s.srv.Shutdown(sctx); err != nil {
+		s.log.Warn("http shutdown", "err", err)
+		_ = s.srv.Close()
+	}
+	<-errc
+}
+
+// Close releases a bound address that Serve never used.
+func (s *Server) Close() error {
+	if s.ln == nil {
+		return nil
+	}
+	err := s.ln.Close()
+	if errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// Handler routes every request; Listen serves it.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	// Open routes: health checks and Mosaic's callbacks (which carry their own secret).
+	mux.HandleFunc("GET /healthz", s.handleHealth)
+	mux.HandleFunc("POST /webhooks/mosaic", s.handleWebhook)
+	// Everything else needs the token when one is configured.
+	mux.Handle("GET /metrics", s.auth(s.metricsHandler()))
+	mux.Handle("GET /api/status", s.auth(http.HandlerFunc(s.handleStatus)))
+	mux.Handle("GET /api/jobs", s.auth(http.HandlerFunc(s.handleJobs)))
+	mux.Handle("GET /api/jobs/{id}", s.auth(http.HandlerFunc(s.handleJob)))
+	mux.Handle("POST /api/jobs/{id}/retry", s.auth(http.HandlerFunc(s.handleRetry)))
+	mux.Handle("GET /{$}", s.auth(http.HandlerFunc(s.handleDashboard)))
+	return securityHeaders(mux)
+}
+
+// auth requires http.token, when set, as "Authorization: Bearer TOKEN" (scripts, Prometheus) or
+// as the password of HTTP Basic auth (so a browser can open the dashboard).
+func (s *Server) auth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.hasToken || s.tokenOK(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("WWW-Authenticate", `Basic realm="mosaic-watch", charset="UTF-8"`)
+		writeJSONError(w, http.StatusUnauthorized,
+			"missing or wrong token (send Authorization: Bearer <http.token>)")
+	})
+}
+
+func (s *Server) tokenOK(r *http.Request) bool {
+	var given string
+	h := r.Header.Get("Authorization")
+	if scheme, rest, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
+		given = strings.TrimSpace(rest)
+	} else if _, pw, ok := r.BasicAuth(); ok {
+		given = pw
+	} else {
+		return false
+	}
+	sum := sha256.Sum256([]byte(given))
+	return subtle.ConstantTimeCompare(sum[:], s.tokenHash[:]) == 1
+}
+
+// securityHeaders keeps pages out of frames and caches and forbids loading anything from
+// elsewhere.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Cache-Control", "no-store")
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; "+
+			"form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		next.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeJSONError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+// metricsHandler serves the daemon's instruments and the webhook counts.
+func (s *Server) metricsHandler() http.Handler {
+	opts := promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}
+	return promhttp.HandlerFor(s.metrics, opts)
+}
