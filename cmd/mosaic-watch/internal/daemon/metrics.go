@@ -1,0 +1,148 @@
+package daemon
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/jobview"
+	"github.com/mosaic-watch/mosaic-watch/store"
+)
+
+// metrics holds the daemon's Prometheus instruments in its own registry. It implements
+// pipeline.Observer and provides the mosaic client's OnResponse hook, so it exists before them.
+type metrics struct {
+	reg         *prometheus.Registry
+	transferred *prometheus.CounterVec
+	apiRequests *prometheus.CounterVec
+	apiDuration *prometheus.HistogramVec
+	runDuration *prometheus.HistogramVec
+	retries     *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		transferred: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mosaic_watch_transferred_bytes_total",
+			Help: "Bytes uploaded to and downloaded from Mosaic, by folder and direction (upload|download).",
+		}, []string{"folder", "direction"}),
+		apiRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mosaic_watch_api_requests_total",
+			Help: "HTTP attempts to Mosaic by route and status class (2xx, 4xx, 5xx, error = no response).",
+		}, []string{"route", "code"}),
+		apiDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "mosaic_watch_api_request_duration_seconds",
+			Help:    "Time until Mosaic's response headers arrived, by route.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2.5, 10),
+		}, []string{"route"}),
+		runDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "mosaic_watch_run_duration_seconds",
+			Help:    "Time from a Mosaic run's start to its terminal status, by folder and status.",
+			Buckets: prometheus.ExponentialBuckets(5, 2, 12), // 5 s .. ~3 h
+		}, []string{"folder", "status"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mosaic_watch_retries_total",
+			Help: "Transient failures that will be retried, by folder and the step that failed.",
+		}, []string{"folder", "step"}),
+	}
+	m.reg.MustRegister(m.transferred, m.apiRequests, m.apiDuration, m.runDuration, m.retries,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// pipeline.Observer
+
+func (m *metrics) Transferred(folder, direction string, bytes int64) {
+	m.transferred.WithLabelValues(folder, direction).Add(float64(bytes))
+}
+
+func (m *metrics) Retried(folder string, step store.Step) {
+	m.retries.WithLabelValues(folder, string(step)).Inc()
+}
+
+func (m *metrics) RunEnded(folder, status string, took time.Duration) {
+	m.runDuration.WithLabelValues(folder, status).Observe(took.Seconds())
+}
+
+// apiResponse is the mosaic client's OnResponse hook.
+func (m *metrics) apiResponse(op string, status int, took time.Duration) {
+	route := strings.ReplaceAll(op, " ", "_")
+	m.apiRequests.WithLabelValues(route, statusClass(status)).Inc()
+	if status != 0 {
+		m.apiDuration.WithLabelValues(route).Observe(took.Seconds())
+	}
+}
+
+func statusClass(status int) string {
+	if status < 100 || status > 599 {
+		return "error"
+	}
+	return string(rune('0'+status/100)) + "xx"
+}
+
+// stateCollector reads what lives in the database or in memory at scrape time: jobs by state and
+// folder, folder health, settle queue length, whether work is paused.
+type stateCollector struct {
+	d       *Daemon
+	jobs    *prometheus.Desc
+	healthy *prometheus.Desc
+	settle  *prometheus.Desc
+	paused  *prometheus.Desc
+}
+
+func newStateCollector(d *Daemon) *stateCollector {
+	return &stateCollector{
+		d: d,
+		jobs: prometheus.NewDesc("mosaic_watch_jobs", "Jobs by folder and state.",
+			[]string{"folder", "state"}, nil),
+		healthy: prometheus.NewDesc("mosaic_watch_folder_healthy",
+			"1 when the folder is usable, 0 when degraded.", []string{"folder"}, nil),
+		settle: prometheus.NewDesc("mosaic_watch_settle_queue_length",
+			"Files waiting to finish being written.", nil, nil),
+		paused: prometheus.NewDesc("mosaic_watch_paused",
+			"1 while work is paused (e.g. the API key was rejected).", nil, nil),
+	}
+}
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.jobs
+	ch <- c.healthy
+	ch <- c.settle
+	ch <- c.paused
+}
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	d := c.d
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	counts, err := d.store.CountsByFolder(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.jobs, err)
+	} else {
+		for _, f := range d.cfg.Folders {
+			for _, st := range jobview.States {
+				n := float64(counts[f.Input][st])
+				ch <- prometheus.MustNewConstMetric(c.jobs, prometheus.GaugeValue, n, f.Name, string(st))
+			}
+		}
+	}
+	health := d.folderHealth()
+	for _, f := range d.cfg.Folders {
+		v := 1.0
+		if health[f.Input] != "" {
+			v = 0
+		}
+		ch <- prometheus.MustNewConstMetric(c.healthy, prometheus.GaugeValue, v, f.Name)
+	}
+	ch <- prometheus.MustNewConstMetric(c.settle, prometheus.GaugeValue, float64(d.watcher.Pending()))
+	paused := 0.0
+	if d.pipe.Paused() != "" {
+		paused = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.paused, prometheus.GaugeValue, paused)
+}
