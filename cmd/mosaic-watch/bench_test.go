@@ -12,11 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/daemon"
+	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/testenv"
 	"github.com/mosaic-watch/mosaic-watch/mosaic/mosaictest"
 )
 
 // BenchmarkPipeline1000 pushes 1,000 small files through the whole daemon (the real binary, built
-// without -race) against the fake Mosaic with zero-length runs and a short settle window, and
+// without -race unless the benchmark runs with it) against the fake Mosaic with zero-length runs and a short settle window, and
 // reports files per second from the first file written to the last output in place, and the
 // daemon process's peak RSS. Goals: ≥ 100 files/s and ≤ 80 MiB on a 2-core machine.
 //
@@ -24,10 +26,7 @@ import (
 func BenchmarkPipeline1000(b *testing.B) {
 	const files = 1000
 	dir := b.TempDir()
-	bin := filepath.Join(dir, "mosaic-watch")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		b.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := binary(b)
 	for i := 0; i < b.N; i++ {
 		run := filepath.Join(dir, strconv.Itoa(i))
 		fps, rss := benchPipelineOnce(b, bin, run, files)
@@ -74,7 +73,7 @@ folders:
     agent_id: %s
 `, fake.URL(), mosaictest.DefaultAPIKey, fake.AgentIDs()[0])), 0o600)
 
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	cmd := exec.Command(bin, "run", "--config", cfg)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
@@ -84,8 +83,8 @@ folders:
 		cmd.Process.Signal(os.Interrupt)
 		cmd.Wait()
 	}()
-	waitFor(b, 30*time.Second, "the database", func() bool {
-		_, err := os.Stat(filepath.Join(dir, "state", dbFileName))
+	testenv.WaitFor(b, 30*time.Second, "the database", func() bool {
+		_, err := os.Stat(filepath.Join(dir, "state", daemon.DBFileName))
 		return err == nil
 	})
 
@@ -94,11 +93,11 @@ folders:
 	for i := range files {
 		p := filepath.Join(in, fmt.Sprintf("d%02d", i%20), fmt.Sprintf("clip%04d.mp4", i))
 		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, clip(fmt.Sprintf("bench %d", i)), 0o644); err != nil {
+		if err := os.WriteFile(p, testenv.Clip(fmt.Sprintf("bench %d", i)), 0o644); err != nil {
 			b.Fatal(err)
 		}
 	}
-	waitFor(b, 5*time.Minute, "all outputs", func() bool {
+	testenv.WaitFor(b, 5*time.Minute, "all outputs", func() bool {
 		n := 0
 		filepath.WalkDir(out, func(p string, d os.DirEntry, err error) error {
 			if err == nil && !d.IsDir() && strings.HasSuffix(p, ".mp4") && !strings.HasPrefix(d.Name(), ".") {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/testenv"
 	"github.com/mosaic-watch/mosaic-watch/mosaic/mosaictest"
 )
 
@@ -37,7 +38,7 @@ func TestE2ECrashes(t *testing.T) {
 	drop := func(from, to int) {
 		for i := from; i < to; i++ {
 			rel := fmt.Sprintf("main/batch%d/file %02d.mov", i%3, i)
-			srcs[rel] = clip(fmt.Sprintf("crash test file %d", i))
+			srcs[rel] = testenv.Clip(fmt.Sprintf("crash test file %d", i))
 			e.writeFile(rel, srcs[rel])
 		}
 	}
@@ -58,7 +59,7 @@ func TestE2ECrashes(t *testing.T) {
 		kills++
 	}
 	e.start()
-	waitFor(t, 90*time.Second, "every job to finish", func() bool {
+	testenv.WaitFor(t, 90*time.Second, "every job to finish", func() bool {
 		states := e.jobStates()
 		done := 0
 		for rel := range srcs {

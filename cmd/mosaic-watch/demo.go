@@ -13,6 +13,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/config"
+	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/daemon"
+	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/sample"
 	"github.com/mosaic-watch/mosaic-watch/mosaic/mosaictest"
 	"github.com/mosaic-watch/mosaic-watch/store"
 )
@@ -62,8 +65,9 @@ the printed commands show how to inspect them with 'status'.`)
 			return err
 		}
 	}
-	cfgPath := filepath.Join(root, "config.yaml")
-	cfgText := fmt.Sprintf(`# Written by 'mosaic-watch demo'. The fake API it points at stops with the demo.
+	configPath := filepath.Join(root, "config.yaml")
+	configText := fmt.Sprintf(`# Written by 'mosaic-watch demo'. `+
+		`The fake API it points at stops with the demo.
 mosaic:
   base_url: %s
   api_key: %s
@@ -77,42 +81,44 @@ folders:
     output: ./outbox
     agent_id: %s
 `, fake.URL(), mosaictest.DefaultAPIKey, agentID)
-	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
+	if err := os.WriteFile(configPath, []byte(configText), 0o600); err != nil {
 		return err
 	}
-	cfg, err := LoadConfig(cfgPath, env.lookupEnv)
+	cfg, err := config.Load(configPath, env.lookupEnv)
 	if err != nil {
 		return err
 	}
-	say("2. Wrote %s: %s -> agent -> %s", cfgPath, inbox, outbox)
+	say("2. Wrote %s: %s -> agent -> %s", configPath, inbox, outbox)
 
 	logTo := io.Discard
 	if *verbose {
 		logTo = env.stderr
 	}
-	log := newLogger(logTo, "info", "text")
+	log := newLogger(logTo, slog.LevelInfo, "text")
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	started := make(chan *daemon, 1)
-	done := make(chan error, 1)
-	go func() { done <- runDaemon(ctx, cfg, log, daemonHooks{started: func(d *daemon) { started <- d }}) }()
-	var d *daemon
-	select {
-	case d = <-started:
-	case err := <-done:
+	d, err := daemon.New(ctx, cfg, log, version)
+	if err != nil {
 		return fmt.Errorf("the daemon did not start: %w", err)
 	}
+	done := make(chan error, 1)
+	go func() {
+		err := d.Run(ctx)
+		d.Close()
+		done <- err
+	}()
 	say("3. The daemon is watching %s.", inbox)
 
 	rel := "interviews/day 1.mp4"
-	sample := sampleMP4(12_000, 1920, 1080, bytes.Repeat([]byte("mosaic-watch demo footage "), 4096))
-	if err := writeLikeACopy(filepath.Join(inbox, filepath.FromSlash(rel)), sample); err != nil {
+	video := sample.MP4(12_000, 1920, 1080, bytes.Repeat([]byte("mosaic-watch demo footage "), 4096))
+	if err := writeLikeACopy(filepath.Join(inbox, filepath.FromSlash(rel)), video); err != nil {
 		return err
 	}
-	sum := sha256.Sum256(sample)
-	say("4. Dropped a sample video: inbox/%s (%s). Waiting for it to settle...", rel, humanSize(int64(len(sample))))
+	sum := sha256.Sum256(video)
+	say("4. Dropped a sample video: inbox/%s (%s). Waiting for it to settle...", rel,
+		humanSize(int64(len(video))))
 
-	job, err := followJob(ctx, d.store, rel, say)
+	job, err := followJob(ctx, d.Store(), rel, say)
 	cancel()
 	if derr := <-done; derr != nil && err == nil {
 		err = derr
@@ -138,9 +144,10 @@ folders:
 		say("     %s  (%s, %s)", p, humanSize(int64(len(got))), check)
 	}
 	say("\nThe files are kept in %s. Look around with:", root)
-	say("  mosaic-watch status --config %s", cfgPath)
-	say("  mosaic-watch status --config %s %q", cfgPath, rel)
-	say("Next: copy config.example.yaml, set your folders and agent id, export MOSAIC_API_KEY, and run")
+	say("  mosaic-watch status --config %s", configPath)
+	say("  mosaic-watch status --config %s %q", configPath, rel)
+	say("Next: copy config.example.yaml, set your folders and agent id, export MOSAIC_API_KEY, " +
+		"and run")
 	say("  mosaic-watch run --config config.yaml")
 	return nil
 }
@@ -176,7 +183,8 @@ func slicesChunk(b []byte, n int) func(func([]byte) bool) {
 }
 
 // followJob prints the job's recorded steps as they are committed, until it closes.
-func followJob(ctx context.Context, st store.Store, rel string, say func(string, ...any)) (*store.Job, error) {
+func followJob(ctx context.Context, st store.Store, rel string, say func(string, ...any)) (
+	*store.Job, error) {
 	deadline := time.After(90 * time.Second)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()

@@ -2,65 +2,24 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/jobview"
+	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/sample"
+	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/testenv"
 	"github.com/mosaic-watch/mosaic-watch/mosaic/mosaictest"
 )
 
 // The end-to-end tests build the real binary and run it as a process against the fake Mosaic
 // (served by the test process, on loopback) on temporary folders.
-
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-func daemonBinary(t testing.TB) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("end-to-end test: builds and runs the binary")
-	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "mosaic-watch-e2e-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "mosaic-watch")
-		if runtime.GOOS == "windows" {
-			binPath += ".exe"
-		}
-		args := []string{"build", "-o", binPath}
-		if raceEnabled {
-			args = append(args, "-race")
-		}
-		cmd := exec.Command("go", append(args, ".")...)
-		cmd.Env = os.Environ()
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
 
 // e2e is one daemon under test with its fake Mosaic and folders.
 type e2e struct {
@@ -71,7 +30,7 @@ type e2e struct {
 	cfg    string
 	env    []string
 	proc   *exec.Cmd
-	logs   *syncBuffer
+	logs   *testenv.SyncBuffer
 	exited chan error
 	// startedBefore counts the "started" log lines before the current start: a start killed
 	// early never writes one.
@@ -89,7 +48,7 @@ type folderSpec struct {
 func newE2E(t testing.TB, fo mosaictest.Options, folders []folderSpec, extraTop string) *e2e {
 	t.Helper()
 	bin := daemonBinary(t)
-	fake := startFake(t, fo)
+	fake := testenv.StartFake(t, fo)
 	e := &e2e{t: t, bin: bin, fake: fake, dir: t.TempDir()}
 	e.env = append(os.Environ(), "TEST_MOSAIC_KEY="+mosaictest.DefaultAPIKey)
 	var b strings.Builder
@@ -137,23 +96,6 @@ folders:
 	return e
 }
 
-// startFake serves a fake Mosaic on loopback for the test, with one agent unless fo names some.
-func startFake(t testing.TB, fo mosaictest.Options) *mosaictest.Server {
-	t.Helper()
-	if fo.Logger == nil {
-		fo.Logger = slog.New(slog.DiscardHandler)
-	}
-	if len(fo.Agents) == 0 {
-		fo.Agents = []mosaictest.AgentSpec{{Name: "default"}}
-	}
-	fake, err := mosaictest.NewServer(fo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fake.Close() })
-	return fake
-}
-
 func (e *e2e) path(parts ...string) string {
 	return filepath.Join(append([]string{e.dir}, parts...)...)
 }
@@ -161,7 +103,7 @@ func (e *e2e) path(parts ...string) string {
 func (e *e2e) start() {
 	e.t.Helper()
 	if e.logs == nil {
-		e.logs = &syncBuffer{}
+		e.logs = &testenv.SyncBuffer{}
 	}
 	fmt.Fprintf(e.logs, "---- start %s ----\n", time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command(e.bin, "run", "--config", e.cfg)
@@ -183,7 +125,7 @@ func (e *e2e) start() {
 // stop sends SIGTERM and expects a clean exit 0 within 15 s.
 func (e *e2e) stop() {
 	e.t.Helper()
-	waitFor(e.t, 30*time.Second, "the daemon to start", func() bool {
+	testenv.WaitFor(e.t, 30*time.Second, "the daemon to start", func() bool {
 		return strings.Count(e.logs.String(), startedLine) > e.startedBefore
 	})
 	if err := e.proc.Process.Signal(syscall.SIGTERM); err != nil {
@@ -224,22 +166,7 @@ func (e *e2e) cli(args ...string) (string, int) {
 // writeFile writes data under in/<rel> as a copy would.
 func (e *e2e) writeFile(rel string, data []byte) {
 	e.t.Helper()
-	dropFile(e.t, e.path("in", filepath.FromSlash(rel)), data)
-}
-
-// dropFile writes data at p as a copy would: a temporary (ignored) name, then a rename.
-func dropFile(t testing.TB, p string, data []byte) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	tmp := filepath.Join(filepath.Dir(p), ".copy-"+filepath.Base(p)+".part")
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		t.Fatal(err)
-	}
+	testenv.DropFile(e.t, e.path("in", filepath.FromSlash(rel)), data)
 }
 
 // waitOutput waits until out/<rel> holds output i of agent's run on src.
@@ -247,17 +174,17 @@ func (e *e2e) waitOutput(rel, agent string, src []byte, i int) {
 	e.t.Helper()
 	p := e.path("out", filepath.FromSlash(rel))
 	// An older version's output may be there first: wait for the right content.
-	waitFor(e.t, 60*time.Second, "output "+rel+" with the expected content", func() bool {
+	testenv.WaitFor(e.t, 60*time.Second, "output "+rel+" with the expected content", func() bool {
 		got, err := os.ReadFile(p)
 		if err != nil || len(got) == 0 {
 			return false
 		}
-		return bytes.Equal(got, mosaictest.OutputBytes(agent, shaHex(src), i, len(got)))
+		return bytes.Equal(got, mosaictest.OutputBytes(agent, testenv.ShaHex(src), i, len(got)))
 	})
 }
 
 // jobStates reads `status --json` (through the real CLI) and returns status by "folder/path".
-func (e *e2e) jobStates() map[string]jobView {
+func (e *e2e) jobStates() map[string]jobview.Job {
 	e.t.Helper()
 	out, code := e.cli("status", "--config", e.cfg, "--json", "--all")
 	if code != 0 {
@@ -266,12 +193,12 @@ func (e *e2e) jobStates() map[string]jobView {
 		}
 		e.t.Fatalf("status exited %d: %s", code, out)
 	}
-	var ov overview
+	var ov jobview.Overview
 	if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &ov); err != nil {
 		e.t.Fatalf("status --json: %v\n%s", err, out)
 	}
-	m := make(map[string]jobView)
-	for _, list := range [][]jobView{ov.Finished, ov.Failed, ov.Attention, ov.Active} {
+	m := make(map[string]jobview.Job)
+	for _, list := range [][]jobview.Job{ov.Finished, ov.Failed, ov.Attention, ov.Active} {
 		for _, v := range list {
 			if _, seen := m[v.Folder+"/"+v.Path]; !seen {
 				m[v.Folder+"/"+v.Path] = v
@@ -281,10 +208,10 @@ func (e *e2e) jobStates() map[string]jobView {
 	return m
 }
 
-func (e *e2e) waitState(key string, want string) jobView {
+func (e *e2e) waitState(key string, want string) jobview.Job {
 	e.t.Helper()
-	var v jobView
-	waitFor(e.t, 60*time.Second, key+" to be "+want, func() bool {
+	var v jobview.Job
+	testenv.WaitFor(e.t, 60*time.Second, key+" to be "+want, func() bool {
 		v = e.jobStates()[key]
 		return string(v.Status) == want
 	})
@@ -292,56 +219,19 @@ func (e *e2e) waitState(key string, want string) jobView {
 }
 
 func (e *e2e) runs(src []byte, agent string) int {
-	return e.fake.Stats().RunsByContent[mosaictest.RunKey{ContentSHA256: shaHex(src), AgentID: agent}]
-}
-
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func shaHex(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
-}
-
-func clip(seed string) []byte {
-	return sampleMP4(1000, 640, 360, bytes.Repeat([]byte(seed+" "), 512))
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	return e.fake.Stats().RunsByContent[mosaictest.RunKey{ContentSHA256: testenv.ShaHex(src), AgentID: agent}]
 }
 
 func TestE2ENestedUnicodeIgnoredAndUploadedOnce(t *testing.T) {
 	e := newE2E(t, mosaictest.Options{}, []folderSpec{{name: "main"}}, "")
 	agent := e.fake.AgentIDs()[0]
 	e.start()
-	a, b := clip("a"), clip("b")
+	a, b := testenv.Clip("a"), testenv.Clip("b")
 	e.writeFile("main/a/b/c/日本語 ファイル.mov", a)
 	e.writeFile("main/Caf\u0065\u0301/clip one.MP4", b) // NFD name with a space
-	os.WriteFile(e.path("in/main/.hidden.mp4"), clip("h"), 0o644)
+	os.WriteFile(e.path("in/main/.hidden.mp4"), testenv.Clip("h"), 0o644)
 	os.WriteFile(e.path("in/main/notes.txt"), []byte("not a video"), 0o644)
-	os.WriteFile(e.path("in/main/copying.mp4.part"), clip("p"), 0o644)
+	os.WriteFile(e.path("in/main/copying.mp4.part"), testenv.Clip("p"), 0o644)
 	os.WriteFile(e.path("in/main/Thumbs.db"), []byte("x"), 0o644)
 	e.waitOutput("main/a/b/c/日本語 ファイル.mp4", agent, a, 0)
 	e.waitOutput("main/Caf\u0065\u0301/clip one.mp4", agent, b, 0)
@@ -356,7 +246,7 @@ func TestE2ESlowWriterUploadedOnceWhole(t *testing.T) {
 	e := newE2E(t, mosaictest.Options{}, []folderSpec{{name: "main"}}, "")
 	agent := e.fake.AgentIDs()[0]
 	e.start()
-	src := sampleMP4(1000, 640, 360, bytes.Repeat([]byte("slow writer "), 40000))
+	src := sample.MP4(1000, 640, 360, bytes.Repeat([]byte("slow writer "), 40000))
 	p := e.path("in/main/slow.mp4")
 	f, err := os.Create(p)
 	if err != nil {
@@ -385,7 +275,7 @@ func TestE2ERestartsRenamesAndChanges(t *testing.T) {
 	e := newE2E(t, mosaictest.Options{}, []folderSpec{{name: "main"}}, "")
 	agent := e.fake.AgentIDs()[0]
 	// Dropped while the daemon is stopped: processed after start.
-	early := clip("dropped while stopped")
+	early := testenv.Clip("dropped while stopped")
 	e.writeFile("main/early.mov", early)
 	e.start()
 	e.waitOutput("main/early.mp4", agent, early, 0)
@@ -393,7 +283,7 @@ func TestE2ERestartsRenamesAndChanges(t *testing.T) {
 
 	// Restart: nothing is run again.
 	e.start()
-	marker := clip("marker")
+	marker := testenv.Clip("marker")
 	e.writeFile("main/marker.mov", marker)
 	e.waitOutput("main/marker.mp4", agent, marker, 0)
 	if n := e.runs(early, agent); n != 1 {
@@ -413,7 +303,7 @@ func TestE2ERestartsRenamesAndChanges(t *testing.T) {
 	}
 
 	// A changed file (new content at the same path) is processed again.
-	changed := clip("marker, second cut")
+	changed := testenv.Clip("marker, second cut")
 	e.writeFile("main/marker.mov", changed)
 	e.waitOutput("main/marker.mp4", agent, changed, 0)
 	e.stop()
@@ -441,7 +331,7 @@ func TestE2ERunOutcomesAndSourceHandling(t *testing.T) {
 	e.start()
 	srcs := map[string][]byte{}
 	for _, n := range []string{"move", "delete", "partial", "failing", "broke"} {
-		srcs[n] = clip(n)
+		srcs[n] = testenv.Clip(n)
 		e.writeFile(n+"/sub/"+n+".mov", srcs[n])
 	}
 	e.waitOutput("move/sub/move.mp4", ids[0], srcs["move"], 0)
@@ -571,24 +461,22 @@ func TestE2EDemo(t *testing.T) {
 	}
 }
 
-var _ = context.Background
-
 func TestE2EChangedOrDeletedDuringUpload(t *testing.T) {
 	e := newE2E(t, mosaictest.Options{}, []folderSpec{{name: "main"}}, "")
 	agent := e.fake.AgentIDs()[0]
 	// Each storage POST is held for a while, so the file can change while it is "uploading".
 	e.fake.InjectFault(mosaictest.RouteStorage, mosaictest.Fault{Kind: mosaictest.FaultSlow, Delay: 2 * time.Second, Count: 2})
 	e.start()
-	doomed, first := clip("deleted mid-upload"), clip("changed mid-upload, first version")
+	doomed, first := testenv.Clip("deleted mid-upload"), testenv.Clip("changed mid-upload, first version")
 	e.writeFile("main/doomed.mp4", doomed)
 	e.writeFile("main/changing.mp4", first)
-	waitFor(t, 30*time.Second, "both uploads to start", func() bool {
+	testenv.WaitFor(t, 30*time.Second, "both uploads to start", func() bool {
 		logs := e.logs.String()
 		return strings.Contains(logs, `path=doomed.mp4`) && strings.Contains(logs, `path=changing.mp4`) &&
 			strings.Count(logs, "msg=uploading") >= 2
 	})
 	os.Remove(e.path("in/main/doomed.mp4"))
-	second := clip("changed mid-upload, second version")
+	second := testenv.Clip("changed mid-upload, second version")
 	e.writeFile("main/changing.mp4", second)
 
 	v := e.waitState("main/doomed.mp4", "skipped")

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/testenv"
 	"github.com/mosaic-watch/mosaic-watch/mosaic/mosaictest"
 )
 
@@ -38,12 +39,12 @@ func TestE2EUnreadableFile(t *testing.T) {
 		}
 	}
 	locked := e.path("in/main/locked.mp4")
-	if err := os.WriteFile(locked, clip("nobody may read this"), 0o000); err != nil {
+	if err := os.WriteFile(locked, testenv.Clip("nobody may read this"), 0o000); err != nil {
 		t.Fatal(err)
 	}
 	os.Chmod(locked, 0o000)
 	e.start()
-	open := clip("readable")
+	open := testenv.Clip("readable")
 	e.writeFile("main/open.mp4", open)
 	if os.Geteuid() == 0 {
 		os.Lchown(e.path("in/main/open.mp4"), 65534, 65534)

@@ -13,23 +13,25 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/jobview"
+	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/testenv"
 	"github.com/mosaic-watch/mosaic-watch/mosaic/mosaictest"
 )
 
 // httpE2EConfig is the extra top-level YAML for a daemon listening on addr with webhooks.
 func httpE2EConfig(addr string) string {
-	return fmt.Sprintf("http:\n  listen: %s\nwebhook:\n  secret: %s\n  public_url: http://%s/webhooks/mosaic", addr, testWebhookSecret, addr)
+	return fmt.Sprintf("http:\n  listen: %s\nwebhook:\n  secret: %s\n  public_url: http://%s/webhooks/mosaic", addr, testenv.WebhookSecret, addr)
 }
 
 // apiJobs reads GET /api/jobs from the daemon at addr (nil while it is not up yet).
-func apiJobs(t testing.TB, addr, query string) []jobView {
+func apiJobs(t testing.TB, addr, query string) []jobview.Job {
 	t.Helper()
 	resp, err := http.Get("http://" + addr + "/api/jobs" + query)
 	if err != nil {
 		return nil
 	}
 	defer resp.Body.Close()
-	var page jobsPage
+	var page struct{ Jobs []jobview.Job }
 	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&page) != nil {
 		t.Fatalf("GET /api/jobs%s: %s", query, resp.Status)
 	}
@@ -39,8 +41,8 @@ func apiJobs(t testing.TB, addr, query string) []jobView {
 // TestE2EWebhookOutputsWithinASecond: the real binary with mosaic.poll_interval 1m; the fake posts
 // RUN_FINISHED to webhook.public_url and the output must land within a second of the finish.
 func TestE2EWebhookOutputsWithinASecond(t *testing.T) {
-	addr := freePort(t)
-	e := newE2E(t, mosaictest.Options{ManualRuns: true, WebhookSecret: testWebhookSecret},
+	addr := testenv.FreePort(t)
+	e := newE2E(t, mosaictest.Options{ManualRuns: true, WebhookSecret: testenv.WebhookSecret},
 		[]folderSpec{{name: "main"}}, httpE2EConfig(addr))
 	cfg, err := os.ReadFile(e.cfg)
 	if err != nil {
@@ -55,10 +57,10 @@ func TestE2EWebhookOutputsWithinASecond(t *testing.T) {
 	}
 	agent := e.fake.AgentIDs()[0]
 	e.start()
-	src := clip("webhook latency")
+	src := testenv.Clip("webhook latency")
 	e.writeFile("main/clip.mov", src)
-	jobs := func(q string, _ ...string) []jobView { return apiJobs(t, addr, q) }
-	run := waitRunStarted(t, jobs, "clip.mov")
+	jobs := func(q string, _ ...string) []jobview.Job { return apiJobs(t, addr, q) }
+	run := testenv.WaitRunStarted(t, jobs, "clip.mov")
 
 	out := e.path("out", "main", "clip.mp4")
 	finished := time.Now()
@@ -85,7 +87,7 @@ func TestE2EWebhookOutputsWithinASecond(t *testing.T) {
 		t.Errorf("webhooks delivered %d, failed %d", st.WebhooksDelivered, st.WebhooksFailed)
 	}
 	e.stop()
-	assertNoSecrets(t, "daemon log", e.logs.String(), testWebhookSecret)
+	testenv.AssertNoSecrets(t, "daemon log", e.logs.String(), testenv.WebhookSecret)
 }
 
 // chromiumPath finds headless Chromium, or skips (fails on CI, where .ci/run installs it).
@@ -136,9 +138,9 @@ func artifactDir(t *testing.T) string {
 // and a retry button, and a phone-width screenshot is saved.
 func TestE2EDashboardInBrowser(t *testing.T) {
 	bin := chromiumPath(t)
-	addr := freePort(t)
+	addr := testenv.FreePort(t)
 	runFor := 8 * time.Second
-	e := newE2E(t, mosaictest.Options{WebhookSecret: testWebhookSecret, Agents: []mosaictest.AgentSpec{
+	e := newE2E(t, mosaictest.Options{WebhookSecret: testenv.WebhookSecret, Agents: []mosaictest.AgentSpec{
 		{Name: "slow edit", RunDuration: &runFor},
 		{Name: "failing edit", Outcome: mosaictest.OutcomeFailed},
 	}}, nil, httpE2EConfig(addr))
@@ -161,12 +163,12 @@ func TestE2EDashboardInBrowser(t *testing.T) {
 	e.start()
 	names := []string{"interview.mov", "b-roll/harbour at dusk.mp4", "teaser.mov"}
 	for _, n := range names {
-		e.writeFile("main/"+n, clip("dashboard "+n))
+		e.writeFile("main/"+n, testenv.Clip("dashboard "+n))
 	}
-	e.writeFile("broken/corrupt take.mov", clip("dashboard broken"))
+	e.writeFile("broken/corrupt take.mov", testenv.Clip("dashboard broken"))
 
 	// While the slow runs are on Mosaic and the broken one has failed.
-	waitFor(t, 30*time.Second, "runs in flight and a failure", func() bool {
+	testenv.WaitFor(t, 30*time.Second, "runs in flight and a failure", func() bool {
 		running, failed := 0, 0
 		for _, v := range apiJobs(t, addr, "") {
 			if v.RunID != "" && v.Status == "active" {
@@ -200,7 +202,7 @@ func TestE2EDashboardInBrowser(t *testing.T) {
 		t.Errorf("the page lacks a running job or the failure with its reason and retry button:\n%s", dom)
 	}
 	// Once the runs finish, the page shows every main job as done.
-	waitFor(t, 60*time.Second, "the slow runs to finish", func() bool {
+	testenv.WaitFor(t, 60*time.Second, "the slow runs to finish", func() bool {
 		return len(apiJobs(t, addr, "?folder=main&state=done")) == len(names)
 	})
 	dom = chromium(t, bin, "--dump-dom", url)

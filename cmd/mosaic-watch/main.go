@@ -9,8 +9,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
+
+	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/config"
 )
 
 // Exit codes.
@@ -85,15 +88,15 @@ func run(ctx context.Context, env *cliEnv, args []string) int {
 
 func exitCode(env *cliEnv, err error) int {
 	var ue *usageError
-	var ce *ConfigError
+	var problems config.ErrorList
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return exitOK
 	case errors.As(err, &ue):
 		fmt.Fprintf(env.stderr, "mosaic-watch: %s\nRun 'mosaic-watch help' for usage.\n", ue.msg)
 		return exitUsage
-	case errors.As(err, &ce):
-		fmt.Fprintf(env.stderr, "mosaic-watch: the configuration is not valid:\n%s\n", ce.Error())
+	case errors.As(err, &problems):
+		fmt.Fprintf(env.stderr, "mosaic-watch: the configuration is not valid:\n%s\n", problems.Error())
 		return exitUsage
 	}
 	fmt.Fprintf(env.stderr, "mosaic-watch: %v\n", err)
@@ -127,7 +130,8 @@ func newFlags(env *cliEnv, name, usage, about string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(env.stdout, "Usage: mosaic-watch %s %s\n\n%s\n", name, usage, strings.TrimSpace(about))
+		fmt.Fprintf(env.stdout, "Usage: mosaic-watch %s %s\n\n%s\n", name, usage,
+			strings.TrimSpace(about))
 		var hasFlags bool
 		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
 		if hasFlags {
@@ -158,11 +162,11 @@ func configFlag(fs *flag.FlagSet) *string {
 }
 
 // loadConfigFlag loads the --config file, or explains that it is required.
-func loadConfigFlag(env *cliEnv, cmd, path string) (*Config, error) {
+func loadConfigFlag(env *cliEnv, cmd, path string) (*config.Config, error) {
 	if path == "" {
 		return nil, usagef("%s: --config FILE is required (see config.example.yaml)", cmd)
 	}
-	cfg, err := LoadConfig(path, env.lookupEnv)
+	cfg, err := config.Load(path, env.lookupEnv)
 	if err != nil {
 		return nil, err
 	}
@@ -170,4 +174,13 @@ func loadConfigFlag(env *cliEnv, cmd, path string) (*Config, error) {
 		fmt.Fprintf(env.stderr, "warning: %s\n", w)
 	}
 	return cfg, nil
+}
+
+// newLogger logs to w at level, as text or JSON.
+func newLogger(w io.Writer, level slog.Level, format string) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }

@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/sample"
+	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/service"
+	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/testenv"
 	"github.com/mosaic-watch/mosaic-watch/mosaic/mosaictest"
 )
 
@@ -29,13 +32,13 @@ func TestServiceLifecycle(t *testing.T) {
 	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
 		t.Skip("needs root on Linux to install a system service")
 	}
-	platform := servicePlatform()
+	platform := service.Platform()
 	switch platform {
-	case platformSystemd:
+	case service.Systemd:
 		if _, err := os.Stat("/run/systemd/system"); err != nil {
 			t.Skip("systemctl is installed but systemd is not running as PID 1: no usable service manager")
 		}
-	case platformSysV:
+	case service.SysV:
 		if _, err := exec.LookPath("service"); err != nil {
 			t.Skip("System V init detected but the `service` command is missing: no usable service manager")
 		}
@@ -52,19 +55,15 @@ func TestServiceLifecycle(t *testing.T) {
 	agent := fake.AddAgent(mosaictest.AgentSpec{Name: "service-test"})
 
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "bin", "mosaic-watch")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := binary(t)
 	cfg := writeServiceTestConfig(t, dir, agent, "  base_url: "+fake.URL()+"\n  poll_interval: 100ms\n",
 		"retry: {base: 50ms, max: 500ms, attempts: 30}\nshutdown_timeout: 5s\nlog: {level: debug}\ndefaults:\n  settle: 300ms\n")
 
 	name := fmt.Sprintf("mosaic-watch-test-%d", os.Getpid())
-	spec := serviceSpec{Name: name}
-	target := &serviceTarget{platform: platform, spec: spec}
-	defPath := target.definitionPath()
-	logFile := spec.logFile()
+	spec := service.Spec{Name: name}
+	target := &service.Target{Platform: platform, Spec: spec}
+	defPath := target.DefinitionPath()
+	logFile := spec.LogFile()
 	svc := func(args ...string) string {
 		t.Helper()
 		cmd := exec.Command(bin, append([]string{"service"}, append(args, "--name", name)...)...)
@@ -97,8 +96,8 @@ func TestServiceLifecycle(t *testing.T) {
 	if out := svc("status"); !strings.Contains(out, ": running") {
 		t.Errorf("status after start = %q, want running", out)
 	}
-	src := sampleMP4(1500, 640, 360, []byte("service lifecycle test"))
-	dropFile(t, filepath.Join(dir, "in", "clip.mp4"), src)
+	src := sample.MP4(1500, 640, 360, []byte("service lifecycle test"))
+	testenv.DropFile(t, filepath.Join(dir, "in", "clip.mp4"), src)
 	waitForOutput(t, filepath.Join(dir, "out", "clip.mp4"), agent, src)
 
 	svc("stop")
@@ -111,8 +110,8 @@ func TestServiceLifecycle(t *testing.T) {
 
 	// The next start resumes from the same state: a second file is processed too.
 	svc("start")
-	src2 := sampleMP4(800, 320, 240, []byte("after restart"))
-	dropFile(t, filepath.Join(dir, "in", "second.mp4"), src2)
+	src2 := sample.MP4(800, 320, 240, []byte("after restart"))
+	testenv.DropFile(t, filepath.Join(dir, "in", "second.mp4"), src2)
 	waitForOutput(t, filepath.Join(dir, "out", "second.mp4"), agent, src2)
 	svc("restart")
 	if out := svc("status"); !strings.Contains(out, ": running") {
@@ -131,11 +130,11 @@ func TestServiceLifecycle(t *testing.T) {
 	}
 	leftovers := []string{defPath}
 	switch platform {
-	case platformSysV:
+	case service.SysV:
 		links, _ := filepath.Glob("/etc/rc[0-6S].d/*" + name)
 		leftovers = append(leftovers, links...)
 		leftovers = append(leftovers, "/var/run/"+name+".pid")
-	case platformSystemd:
+	case service.Systemd:
 		leftovers = append(leftovers, "/etc/systemd/system/multi-user.target.wants/"+name+".service")
 	}
 	for _, p := range leftovers {
@@ -184,7 +183,7 @@ func daemonPIDs(cfg string) []string {
 }
 
 func serviceLogs(platform, name, logFile string) string {
-	if platform == platformSystemd {
+	if platform == service.Systemd {
 		out, _ := exec.Command("journalctl", "-u", name, "--no-pager", "-n", "100").CombinedOutput()
 		return string(out)
 	}
