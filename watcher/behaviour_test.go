@@ -246,7 +246,8 @@ func TestZeroByteFileNeverReady(t *testing.T) {
 		}
 		writeFile(t, h.path("control.mp4"), validMP4(1))
 		h.waitKind(Ready, "control.mp4")
-		h.noMore(isKindRel(Ready, "empty.mp4"), 3*testSettle)
+		// One blocked recheck here; TestSettleEmptyFileIsIncompleteNeverReady covers hours of them.
+		h.noMore(isKindRel(Ready, "empty.mp4"), 2*testSettle)
 		if n := h.count(Incomplete, "empty.mp4"); n != 1 {
 			t.Fatalf("%d Incomplete events, want 1", n)
 		}
@@ -324,7 +325,9 @@ func TestRootRemovedDegradesWithoutVanished(t *testing.T) {
 		events := h.snapshot()
 		h.waitFor(func(e Event) bool { return e.Kind == Health && e.Healthy && len(events) > 0 }, "healthy again")
 		h.waitKind(Ready, "after.mp4")
-		h.noMore(func(e Event) bool { return e.Kind == Vanished }, 3*testSettle)
+		// One vanish grace here; TestSettleVanishedOnlyAfterGraceWithTheRootPresent covers the
+		// rule with chosen times.
+		h.noMore(func(e Event) bool { return e.Kind == Vanished }, 2*testSettle)
 	})
 }
 
