@@ -25,13 +25,17 @@ var standardAgents = []struct {
 }{
 	{mosaictest.AgentSpec{ID: "a0000000-0000-4000-8000-000000000001", Name: "Completes with 1 output"},
 		"completed, 1 output"},
-	{mosaictest.AgentSpec{ID: "a0000000-0000-4000-8000-000000000003", Name: "Completes with 3 outputs", Outputs: 3},
+	{mosaictest.AgentSpec{ID: "a0000000-0000-4000-8000-000000000003",
+		Name: "Completes with 3 outputs", Outputs: 3},
 		"completed, 3 outputs"},
-	{mosaictest.AgentSpec{ID: "a0000000-0000-4000-8000-00000000000b", Name: "Partial", Outputs: 3, Outcome: mosaictest.OutcomePartial},
+	{mosaictest.AgentSpec{ID: "a0000000-0000-4000-8000-00000000000b", Name: "Partial", Outputs: 3,
+		Outcome: mosaictest.OutcomePartial},
 		"partial_complete, 2 of 3 outputs (last render fails)"},
-	{mosaictest.AgentSpec{ID: "a0000000-0000-4000-8000-00000000000f", Name: "Fails", Outcome: mosaictest.OutcomeFailed},
+	{mosaictest.AgentSpec{ID: "a0000000-0000-4000-8000-00000000000f", Name: "Fails",
+		Outcome: mosaictest.OutcomeFailed},
 		"failed, no outputs, errors[] set"},
-	{mosaictest.AgentSpec{ID: "a0000000-0000-4000-8000-00000000000c", Name: "Needs credits", Outcome: mosaictest.OutcomeNeedsCredits},
+	{mosaictest.AgentSpec{ID: "a0000000-0000-4000-8000-00000000000c", Name: "Needs credits",
+		Outcome: mosaictest.OutcomeNeedsCredits},
 		"failed with needs_credits:true (resume completes it)"},
 }
 
@@ -53,27 +57,45 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("mosaic-fake", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: mosaic-fake [flags]\n\nServes a fake Mosaic API on loopback with five standard agents\n(completed x1, completed x3, partial, failed, needs credits). Prints its URL,\nAPI key and agent ids. Ctrl-C or SIGTERM stops it.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: mosaic-fake [flags]\n\n"+
+			"Serves a fake Mosaic API on loopback with five standard agents\n"+
+			"(completed x1, completed x3, partial, failed, needs credits). Prints its URL,\n"+
+			"API key and agent ids. Ctrl-C or SIGTERM stops it.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&c.addr, "addr", "127.0.0.1:8686", "listen `address` (use 127.0.0.1:0 for a free port)")
-	fs.StringVar(&c.basePath, "base-path", "", "mount the API under this `prefix`, e.g. /api/v1 (storage and download routes stay at the root)")
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8686",
+		"listen `address` (use 127.0.0.1:0 for a free port)")
+	fs.StringVar(&c.basePath, "base-path", "",
+		"mount the API under this `prefix`, e.g. /api/v1 (storage and download routes stay at the root)")
 	fs.StringVar(&c.key, "key", mosaictest.DefaultAPIKey, "accepted API `key` (must start with mk_)")
-	fs.DurationVar(&c.runDuration, "run-duration", 5*time.Second, "time from run start to its terminal status")
-	fs.BoolVar(&c.manual, "manual-runs", false, "runs never finish on their own (only useful embedded in tests)")
-	fs.Float64Var(&c.faultRate, "fault-rate", 0, "probability `p` (0..1) that an API request fails; split evenly between 503, 429 (half with Retry-After: 1) and a dropped connection; storage and download routes are spared")
+	fs.DurationVar(&c.runDuration, "run-duration", 5*time.Second,
+		"time from run start to its terminal status")
+	fs.BoolVar(&c.manual, "manual-runs", false,
+		"runs never finish on their own (only useful embedded in tests)")
+	fs.Float64Var(&c.faultRate, "fault-rate", 0,
+		"probability `p` (0..1) that an API request fails; split evenly between 503, "+
+			"429 (half with Retry-After: 1) and a dropped connection; storage and download routes "+
+			"are spared")
 	fs.Int64Var(&c.seed, "seed", 1, "seed for -fault-rate")
-	fs.BoolVar(&c.legacyWhoAmI, "legacy-whoami", false, "GET /whoami returns the older user shape (user_id, email, ...) instead of the organization shape")
-	fs.BoolVar(&c.strictRunBody, "strict-run-body", false, "reject unknown fields in POST /agent/{id}/run bodies")
-	fs.StringVar(&c.secret, "webhook-secret", "", "send this `secret` as plaintext X-Mosaic-Signature on webhooks")
+	fs.BoolVar(&c.legacyWhoAmI, "legacy-whoami", false,
+		"GET /whoami returns the older user shape (user_id, email, ...) "+
+			"instead of the organization shape")
+	fs.BoolVar(&c.strictRunBody, "strict-run-body", false,
+		"reject unknown fields in POST /agent/{id}/run bodies")
+	fs.StringVar(&c.secret, "webhook-secret", "",
+		"send this `secret` as plaintext X-Mosaic-Signature on webhooks")
 	fs.BoolVar(&c.dupWebhooks, "webhook-duplicates", false, "deliver every webhook twice")
-	fs.BoolVar(&c.reorderWebhooks, "webhook-out-of-order", false, "deliver RUN_STARTED after RUN_FINISHED")
+	fs.BoolVar(&c.reorderWebhooks, "webhook-out-of-order", false,
+		"deliver RUN_STARTED after RUN_FINISHED")
 	fs.BoolVar(&c.dropWebhooks, "webhook-drop", false, "never deliver webhooks (clients must poll)")
-	fs.BoolVar(&c.progressWebhooks, "webhook-progress", false, "also send a RUN_PROGRESS webhook after RUN_STARTED")
+	fs.BoolVar(&c.progressWebhooks, "webhook-progress", false,
+		"also send a RUN_PROGRESS webhook after RUN_STARTED")
 	fs.IntVar(&c.outputSize, "output-size", 64<<10, "`bytes` per output file")
-	fs.Int64Var(&c.maxFileSize, "max-file-size", mosaictest.DefaultMaxFileSize, "upload size limit in `bytes`")
+	fs.Int64Var(&c.maxFileSize, "max-file-size", mosaictest.DefaultMaxFileSize,
+		"upload size limit in `bytes`")
 	fs.DurationVar(&c.uploadTTL, "upload-url-ttl", time.Hour, "lifetime of upload policies")
-	fs.DurationVar(&c.downloadTTL, "download-url-ttl", 7*24*time.Hour, "lifetime of signed output URLs")
+	fs.DurationVar(&c.downloadTTL, "download-url-ttl", 7*24*time.Hour,
+		"lifetime of signed output URLs")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log `level`: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -145,7 +167,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer srv.Close()
 	injectFaultRate(srv, c.faultRate)
 
-	fmt.Fprintf(stdout, "mosaic-fake listening\n  base URL: %s\n  API key:  %s\n  run duration: %s, fault rate: %g\n  agents:\n",
+	fmt.Fprintf(stdout, "mosaic-fake listening\n  base URL: %s\n  API key:  %s\n"+
+		"  run duration: %s, fault rate: %g\n  agents:\n",
 		srv.URL(), c.key, c.runDuration, c.faultRate)
 	for _, a := range standardAgents {
 		fmt.Fprintf(stdout, "    %s  %s\n", a.spec.ID, a.behavior)

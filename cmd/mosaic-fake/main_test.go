@@ -40,7 +40,9 @@ func TestRunServesAndStops(t *testing.T) {
 	var out, errOut syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-base-path", "/api", "-legacy-whoami", "-run-duration", "1ms"}, &out, &errOut)
+		args := []string{"-addr", "127.0.0.1:0", "-base-path", "/api", "-legacy-whoami",
+			"-run-duration", "1ms"}
+		done <- run(ctx, args, &out, &errOut)
 	}()
 	re := regexp.MustCompile(`base URL: (\S+)`)
 	deadline := time.Now().Add(10 * time.Second)
@@ -87,12 +89,14 @@ func TestHelpExplainsEveryFlag(t *testing.T) {
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("err = %v", err)
 	}
-	for _, f := range []string{"-addr", "-run-duration", "-fault-rate", "-seed", "-legacy-whoami", "-base-path", "-webhook-secret", "-key"} {
+	for _, f := range []string{"-addr", "-run-duration", "-fault-rate", "-seed", "-legacy-whoami",
+		"-base-path", "-webhook-secret", "-key"} {
 		if !strings.Contains(errOut.String(), f) {
 			t.Fatalf("help lacks %s:\n%s", f, errOut.String())
 		}
 	}
-	if err := run(context.Background(), []string{"-fault-rate", "2"}, io.Discard, io.Discard); err == nil {
+	if err := run(context.Background(), []string{"-fault-rate", "2"}, io.Discard,
+		io.Discard); err == nil {
 		t.Fatal("fault rate 2 accepted")
 	}
 }

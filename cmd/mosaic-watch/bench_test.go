@@ -18,9 +18,10 @@ import (
 )
 
 // BenchmarkPipeline1000 pushes 1,000 small files through the whole daemon (the real binary, built
-// without -race unless the benchmark runs with it) against the fake Mosaic with zero-length runs and a short settle window, and
-// reports files per second from the first file written to the last output in place, and the
-// daemon process's peak RSS. Goals: ≥ 100 files/s and ≤ 80 MiB on a 2-core machine.
+// without -race unless the benchmark runs with it) against the fake Mosaic with zero-length runs
+// and a short settle window, and reports files per second from the first file written to the
+// last output in place, and the daemon process's peak RSS. Goals: ≥ 100 files/s and ≤ 80 MiB on
+// a 2-core machine.
 //
 //	go test -run '^$' -bench Pipeline1000 -benchtime 1x ./cmd/mosaic-watch/
 func BenchmarkPipeline1000(b *testing.B) {
@@ -32,7 +33,8 @@ func BenchmarkPipeline1000(b *testing.B) {
 		fps, rss := benchPipelineOnce(b, bin, run, files)
 		b.ReportMetric(fps, "files/s")
 		b.ReportMetric(rss, "peak-RSS-MiB")
-		fmt.Printf("pipeline: %d files, %.0f files/s (goal >= 100), daemon peak RSS %.1f MiB (goal <= 80)\n", files, fps, rss)
+		fmt.Printf("pipeline: %d files, %.0f files/s (goal >= 100), daemon peak RSS %.1f MiB (goal <= "+
+			"80)\n", files, fps, rss)
 	}
 }
 
@@ -100,7 +102,8 @@ folders:
 	testenv.WaitFor(b, 5*time.Minute, "all outputs", func() bool {
 		n := 0
 		filepath.WalkDir(out, func(p string, d os.DirEntry, err error) error {
-			if err == nil && !d.IsDir() && strings.HasSuffix(p, ".mp4") && !strings.HasPrefix(d.Name(), ".") {
+			if err == nil && !d.IsDir() && strings.HasSuffix(p, ".mp4") &&
+				!strings.HasPrefix(d.Name(), ".") {
 				n++
 			}
 			return nil

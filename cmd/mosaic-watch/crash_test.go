@@ -25,13 +25,18 @@ func TestE2ECrashes(t *testing.T) {
 	}, []folderSpec{{name: "main"}}, "limits:\n  uploads: 3\n  downloads: 3")
 	agent := e.fake.AgentIDs()[0]
 	for _, r := range mosaictest.APIRoutes {
-		e.fake.InjectFault(r, mosaictest.Fault{Kind: mosaictest.FaultStatus, Status: 503, Probability: 0.05})
-		e.fake.InjectFault(r, mosaictest.Fault{Kind: mosaictest.FaultRateLimit, RetryAfter: 100 * time.Millisecond, Probability: 0.02})
+		e.fake.InjectFault(r, mosaictest.Fault{Kind: mosaictest.FaultStatus, Status: 503,
+			Probability: 0.05})
+		e.fake.InjectFault(r, mosaictest.Fault{Kind: mosaictest.FaultRateLimit,
+			RetryAfter: 100 * time.Millisecond, Probability: 0.02})
 		e.fake.InjectFault(r, mosaictest.Fault{Kind: mosaictest.FaultDrop, Probability: 0.03})
 	}
-	e.fake.InjectFault(mosaictest.RouteRunAgent, mosaictest.Fault{Kind: mosaictest.FaultLoseResponse, Probability: 0.3})
-	e.fake.InjectFault(mosaictest.RouteStorage, mosaictest.Fault{Kind: mosaictest.FaultDrop, Probability: 0.05})
-	e.fake.InjectFault(mosaictest.RouteDownload, mosaictest.Fault{Kind: mosaictest.FaultDrop, Probability: 0.1})
+	e.fake.InjectFault(mosaictest.RouteRunAgent,
+		mosaictest.Fault{Kind: mosaictest.FaultLoseResponse, Probability: 0.3})
+	e.fake.InjectFault(mosaictest.RouteStorage,
+		mosaictest.Fault{Kind: mosaictest.FaultDrop, Probability: 0.05})
+	e.fake.InjectFault(mosaictest.RouteDownload,
+		mosaictest.Fault{Kind: mosaictest.FaultDrop, Probability: 0.1})
 
 	const files = 30
 	srcs := make(map[string][]byte)
@@ -96,5 +101,6 @@ func TestE2ECrashes(t *testing.T) {
 		}
 		return nil
 	})
-	t.Logf("%d kills; fake saw %d upload URLs, %d storage POSTs, %d runs", kills, st.UploadURLsIssued, st.StoragePosts, st.RunsCreated)
+	t.Logf("%d kills; fake saw %d upload URLs, %d storage POSTs, %d runs", kills, st.UploadURLsIssued,
+		st.StoragePosts, st.RunsCreated)
 }

@@ -79,7 +79,8 @@ folders:
 				t.Fatal(err)
 			}
 		}
-		fmt.Fprintf(&b, "  - name: %s\n    input: ./in/%s\n    output: ./out/%s\n    agent_id: %s\n%s\n", f.name, f.name, f.name, agent, f.extra)
+		fmt.Fprintf(&b, "  - name: %s\n    input: ./in/%s\n    output: ./out/%s\n    agent_id: %s\n%s\n",
+			f.name, f.name, f.name, agent, f.extra)
 	}
 	e.cfg = filepath.Join(e.dir, "config.yaml")
 	if err := os.WriteFile(e.cfg, []byte(b.String()), 0o600); err != nil {
@@ -219,7 +220,8 @@ func (e *e2e) waitState(key string, want string) jobview.Job {
 }
 
 func (e *e2e) runs(src []byte, agent string) int {
-	return e.fake.Stats().RunsByContent[mosaictest.RunKey{ContentSHA256: testenv.ShaHex(src), AgentID: agent}]
+	return e.fake.Stats().RunsByContent[mosaictest.RunKey{ContentSHA256: testenv.ShaHex(src),
+		AgentID: agent}]
 }
 
 func TestE2ENestedUnicodeIgnoredAndUploadedOnce(t *testing.T) {
@@ -238,7 +240,8 @@ func TestE2ENestedUnicodeIgnoredAndUploadedOnce(t *testing.T) {
 	e.stop()
 	st := e.fake.Stats()
 	if st.UploadURLsIssued != 2 || st.StoragePosts != 2 || st.RunsCreated != 2 {
-		t.Fatalf("want exactly 2 upload URLs, 2 storage POSTs, 2 runs; got %d, %d, %d", st.UploadURLsIssued, st.StoragePosts, st.RunsCreated)
+		t.Fatalf("want exactly 2 upload URLs, 2 storage POSTs, 2 runs; got %d, %d, %d",
+			st.UploadURLsIssued, st.StoragePosts, st.RunsCreated)
 	}
 }
 
@@ -322,10 +325,12 @@ func TestE2ERunOutcomesAndSourceHandling(t *testing.T) {
 	e := newE2E(t, fo, nil, "")
 	ids := e.fake.AgentIDs()
 	e = newE2EWith(t, e, []folderSpec{
-		{name: "move", agent: ids[0], extra: "    after_success: move\n    after_success_move_to: ./done/move"},
+		{name: "move", agent: ids[0],
+			extra: "    after_success: move\n    after_success_move_to: ./done/move"},
 		{name: "delete", agent: ids[0], extra: "    after_success: delete"},
 		{name: "partial", agent: ids[1]},
-		{name: "failing", agent: ids[2], extra: "    after_failure: move\n    after_failure_move_to: ./failed"},
+		{name: "failing", agent: ids[2],
+			extra: "    after_failure: move\n    after_failure_move_to: ./failed"},
 		{name: "broke", agent: ids[3]},
 	})
 	e.start()
@@ -383,7 +388,8 @@ func newE2EWith(t testing.TB, e *e2e, folders []folderSpec) *e2e {
 				t.Fatal(err)
 			}
 		}
-		fmt.Fprintf(&b, "  - name: %s\n    input: ./in/%s\n    output: ./out/%s\n    agent_id: %s\n%s\n", f.name, f.name, f.name, f.agent, f.extra)
+		fmt.Fprintf(&b, "  - name: %s\n    input: ./in/%s\n    output: ./out/%s\n    agent_id: %s\n%s\n",
+			f.name, f.name, f.name, f.agent, f.extra)
 	}
 	if err := os.WriteFile(e.cfg, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
@@ -419,12 +425,17 @@ func TestE2EBadConfigsExit2Quickly(t *testing.T) {
 	e := newE2E(t, mosaictest.Options{}, []folderSpec{{name: "main"}}, "")
 	good, _ := os.ReadFile(e.cfg)
 	cases := map[string]struct{ text, want string }{
-		"unknown key":    {strings.Replace(string(good), "poll_interval:", "pol_interval:", 1), "mosaic.pol_interval"},
-		"missing agent":  {string(good) + "  - input: ./in/main2\n    output: ./out/main2\n", "folders[1]"},
-		"output inside":  {string(good) + "  - input: ./in/x\n    output: ./in/x/out\n    agent_id: a\n", "folders[1]"},
-		"same input":     {string(good) + "  - input: ./in/main\n    output: ./out/other\n    agent_id: a\n", "folders[1]"},
-		"yaml syntax":    {string(good) + "  - input: [unclosed\n", ":"},
-		"wrong duration": {strings.Replace(string(good), "settle: 300ms", "settle: soon", 1), "defaults.settle"},
+		"unknown key": {strings.Replace(string(good), "poll_interval:", "pol_interval:", 1),
+			"mosaic.pol_interval"},
+		"missing agent": {string(good) + "  - input: ./in/main2\n    output: ./out/main2\n",
+			"folders[1]"},
+		"output inside": {string(good) + "  - input: ./in/x\n    output: ./in/x/out\n    agent_id: a\n",
+			"folders[1]"},
+		"same input": {string(good) + "  - input: ./in/main\n    output: ./out/other\n    " +
+			"agent_id: a\n", "folders[1]"},
+		"yaml syntax": {string(good) + "  - input: [unclosed\n", ":"},
+		"wrong duration": {strings.Replace(string(good), "settle: 300ms", "settle: soon", 1),
+			"defaults.settle"},
 	}
 	os.MkdirAll(e.path("in/x"), 0o755)
 	for name, c := range cases {
@@ -453,7 +464,8 @@ func TestE2EDemo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("demo failed: %v\n%s", err, out)
 	}
-	if !strings.Contains(string(out), "bytes match what the fake rendered") || strings.Contains(string(out), "UNEXPECTED") {
+	if !strings.Contains(string(out), "bytes match what the fake rendered") ||
+		strings.Contains(string(out), "UNEXPECTED") {
 		t.Fatalf("demo output:\n%s", out)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "outbox/interviews/day 1-1.mp4")); err != nil {
@@ -465,9 +477,11 @@ func TestE2EChangedOrDeletedDuringUpload(t *testing.T) {
 	e := newE2E(t, mosaictest.Options{}, []folderSpec{{name: "main"}}, "")
 	agent := e.fake.AgentIDs()[0]
 	// Each storage POST is held for a while, so the file can change while it is "uploading".
-	e.fake.InjectFault(mosaictest.RouteStorage, mosaictest.Fault{Kind: mosaictest.FaultSlow, Delay: 2 * time.Second, Count: 2})
+	e.fake.InjectFault(mosaictest.RouteStorage,
+		mosaictest.Fault{Kind: mosaictest.FaultSlow, Delay: 2 * time.Second, Count: 2})
 	e.start()
-	doomed, first := testenv.Clip("deleted mid-upload"), testenv.Clip("changed mid-upload, first version")
+	doomed := testenv.Clip("deleted mid-upload")
+	first := testenv.Clip("changed mid-upload, first version")
 	e.writeFile("main/doomed.mp4", doomed)
 	e.writeFile("main/changing.mp4", first)
 	testenv.WaitFor(t, 30*time.Second, "both uploads to start", func() bool {

@@ -18,7 +18,8 @@ import (
 // as needing attention with the reason, while readable files go through. Root reads everything,
 // so under root the daemon runs as the unprivileged user "nobody".
 func TestE2EUnreadableFile(t *testing.T) {
-	e := newE2E(t, mosaictest.Options{}, []folderSpec{{name: "main", extra: "    incomplete_after: 1s"}}, "")
+	e := newE2E(t, mosaictest.Options{},
+		[]folderSpec{{name: "main", extra: "    incomplete_after: 1s"}}, "")
 	agent := e.fake.AgentIDs()[0]
 	if os.Geteuid() == 0 {
 		const nobody = 65534

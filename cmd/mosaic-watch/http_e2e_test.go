@@ -20,7 +20,8 @@ import (
 
 // httpE2EConfig is the extra top-level YAML for a daemon listening on addr with webhooks.
 func httpE2EConfig(addr string) string {
-	return fmt.Sprintf("http:\n  listen: %s\nwebhook:\n  secret: %s\n  public_url: http://%s/webhooks/mosaic", addr, testenv.WebhookSecret, addr)
+	return fmt.Sprintf("http:\n  listen: %s\nwebhook:\n  secret: %s\n  public_url: "+
+		"http://%s/webhooks/mosaic", addr, testenv.WebhookSecret, addr)
 }
 
 // apiJobs reads GET /api/jobs from the daemon at addr (nil while it is not up yet).
@@ -140,10 +141,12 @@ func TestE2EDashboardInBrowser(t *testing.T) {
 	bin := chromiumPath(t)
 	addr := testenv.FreePort(t)
 	runFor := 8 * time.Second
-	e := newE2E(t, mosaictest.Options{WebhookSecret: testenv.WebhookSecret, Agents: []mosaictest.AgentSpec{
+	agentSpecs := []mosaictest.AgentSpec{
 		{Name: "slow edit", RunDuration: &runFor},
 		{Name: "failing edit", Outcome: mosaictest.OutcomeFailed},
-	}}, nil, httpE2EConfig(addr))
+	}
+	e := newE2E(t, mosaictest.Options{WebhookSecret: testenv.WebhookSecret, Agents: agentSpecs},
+		nil, httpE2EConfig(addr))
 	// newE2E wrote no folders; add two, one per agent.
 	agents := e.fake.AgentIDs()
 	cfg, _ := os.ReadFile(e.cfg)
@@ -155,7 +158,8 @@ func TestE2EDashboardInBrowser(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		fmt.Fprintf(&b, "  - name: %s\n    input: ./in/%s\n    output: ./out/%s\n    agent_id: %s\n", name, name, name, agents[i])
+		fmt.Fprintf(&b, "  - name: %s\n    input: ./in/%s\n    output: ./out/%s\n    agent_id: %s\n",
+			name, name, name, agents[i])
 	}
 	if err := os.WriteFile(e.cfg, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
@@ -197,7 +201,8 @@ func TestE2EDashboardInBrowser(t *testing.T) {
 	if len(shown) < 4 {
 		t.Errorf("the page shows %d jobs, want 4:\n%s", len(shown), dom)
 	}
-	if !strings.Contains(dom, "running on Mosaic") || !strings.Contains(dom, "broken/corrupt take.mov") ||
+	if !strings.Contains(dom, "running on Mosaic") ||
+		!strings.Contains(dom, "broken/corrupt take.mov") ||
 		!strings.Contains(dom, ">Retry</button>") || !strings.Contains(dom, "not re-run automatically") {
 		t.Errorf("the page lacks a running job or the failure with its reason and retry button:\n%s", dom)
 	}

@@ -104,7 +104,8 @@ func exitCode(env *cliEnv, err error) int {
 }
 
 func printUsage(w io.Writer) {
-	fmt.Fprint(w, `mosaic-watch watches folders and runs Mosaic agents on every video dropped into them.
+	fmt.Fprint(w, "mosaic-watch watches folders and runs Mosaic agents on every video dropped "+
+		`into them.
 
 Usage:
   mosaic-watch <command> [flags]

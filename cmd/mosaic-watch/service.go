@@ -44,12 +44,17 @@ type serviceOpts struct {
 }
 
 func cmdService(ctx context.Context, env *cliEnv, args []string) error {
-	fs := newFlags(env, "service", "install|uninstall|start|stop|restart|status [--config FILE] [--user] [--name NAME]", serviceAbout)
+	const usage = "install|uninstall|start|stop|restart|status [--config FILE] [--user] [--name NAME]"
+	fs := newFlags(env, "service", usage, serviceAbout)
 	var o serviceOpts
-	fs.StringVar(&o.config, "config", "", "path of the YAML configuration `file` (required for install)")
-	fs.BoolVar(&o.user, "user", false, "a per-user service (systemd user unit, macOS LaunchAgent) instead of a system service")
-	fs.StringVar(&o.name, "name", service.DefaultName, "service `name`, to run several instances with different configurations")
-	fs.BoolVar(&o.dryRun, "dry-run", false, "install: print the service definition instead of installing it")
+	fs.StringVar(&o.config, "config", "",
+		"path of the YAML configuration `file` (required for install)")
+	fs.BoolVar(&o.user, "user", false,
+		"a per-user service (systemd user unit, macOS LaunchAgent) instead of a system service")
+	fs.StringVar(&o.name, "name", service.DefaultName,
+		"service `name`, to run several instances with different configurations")
+	fs.BoolVar(&o.dryRun, "dry-run", false,
+		"install: print the service definition instead of installing it")
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		o.action, args = args[0], args[1:]
 	}
@@ -69,7 +74,8 @@ func cmdService(ctx context.Context, env *cliEnv, args []string) error {
 		return usagef("service: --name %q: use letters, digits, '.', '_' and '-' only", o.name)
 	}
 	if o.user && runtime.GOOS == "windows" {
-		return usagef("service: --user is not supported on Windows: install a system service and set its account in the Services app (Log On tab)")
+		return usagef("service: --user is not supported on Windows: install a system service and set " +
+			"its account in the Services app (Log On tab)")
 	}
 	switch o.action {
 	case "install":
@@ -85,14 +91,16 @@ func cmdService(ctx context.Context, env *cliEnv, args []string) error {
 	case "":
 		return usagef("service: name an action: install, uninstall, start, stop, restart or status")
 	}
-	return usagef("service: unknown action %q (install, uninstall, start, stop, restart or status)", o.action)
+	return usagef("service: unknown action %q (install, uninstall, start, stop, restart or status)",
+		o.action)
 }
 
 // newTarget reaches the service the flags name; cfg is the configuration to install (nil for
 // the other actions).
 func newTarget(o serviceOpts, cfg *config.Config) (*service.Target, error) {
 	if service.Platform() == service.SysV && o.user {
-		return nil, usagef("service: --user needs systemd or launchd; this machine uses System V init scripts")
+		return nil, usagef("service: --user needs systemd or launchd; " +
+			"this machine uses System V init scripts")
 	}
 	return service.NewTarget(o.name, o.user, cfg)
 }
@@ -118,7 +126,9 @@ func serviceInstall(env *cliEnv, o serviceOpts) error {
 	}
 	if err := t.Install(); err != nil {
 		if errors.Is(err, service.ErrAlreadyInstalled) {
-			return fmt.Errorf("service %q is already installed (%s): run 'mosaic-watch service restart%s' to pick up configuration changes, or 'service uninstall%s' first to reinstall", o.name, t.DefinitionPath(), t.FlagsHint(), t.FlagsHint())
+			return fmt.Errorf("service %q is already installed (%s): run 'mosaic-watch service "+
+				"restart%s' to pick up configuration changes, or 'service uninstall%s' first to reinstall",
+				o.name, t.DefinitionPath(), t.FlagsHint(), t.FlagsHint())
 		}
 		return fmt.Errorf("install the service: %w", err)
 	}
@@ -171,7 +181,8 @@ func serviceStart(env *cliEnv, o serviceOpts) error {
 		return err
 	}
 	if st, err := t.Status(); err == nil && st == service.NotInstalled {
-		return fmt.Errorf("service %q is not installed: run 'mosaic-watch service install --config FILE%s' first", o.name, t.FlagsHint())
+		return fmt.Errorf("service %q is not installed: "+
+			"run 'mosaic-watch service install --config FILE%s' first", o.name, t.FlagsHint())
 	}
 	act, verb := t.Start, "start"
 	if o.action == "restart" {
@@ -183,13 +194,15 @@ func serviceStart(env *cliEnv, o serviceOpts) error {
 	// The manager's start returns at once; a daemon that fails on its configuration or folders
 	// exits within moments, so check that it is still up.
 	st := service.Stopped
-	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+	deadline := time.Now().Add(3 * time.Second)
+	for ; time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
 		if st, _ = t.Status(); st == service.Running {
 			break
 		}
 	}
 	if st != service.Running {
-		return fmt.Errorf("service %q did not stay running (%s); see the logs: %s", o.name, st, t.LogsHint())
+		return fmt.Errorf("service %q did not stay running (%s); see the logs: %s", o.name, st,
+			t.LogsHint())
 	}
 	fmt.Fprintf(env.stdout, "Service %q is running.\nLogs: %s\n", o.name, t.LogsHint())
 	return nil

@@ -56,8 +56,10 @@ func TestServiceLifecycle(t *testing.T) {
 
 	dir := t.TempDir()
 	bin := binary(t)
-	cfg := writeServiceTestConfig(t, dir, agent, "  base_url: "+fake.URL()+"\n  poll_interval: 100ms\n",
-		"retry: {base: 50ms, max: 500ms, attempts: 30}\nshutdown_timeout: 5s\nlog: {level: debug}\ndefaults:\n  settle: 300ms\n")
+	cfg := writeServiceTestConfig(t, dir, agent,
+		"  base_url: "+fake.URL()+"\n  poll_interval: 100ms\n",
+		"retry: {base: 50ms, max: 500ms, attempts: 30}\nshutdown_timeout: 5s\n"+
+			"log: {level: debug}\ndefaults:\n  settle: 300ms\n")
 
 	name := fmt.Sprintf("mosaic-watch-test-%d", os.Getpid())
 	spec := service.Spec{Name: name}
@@ -69,7 +71,8 @@ func TestServiceLifecycle(t *testing.T) {
 		cmd := exec.Command(bin, append([]string{"service"}, append(args, "--name", name)...)...)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			t.Fatalf("mosaic-watch service %s: %v\n%s\n%s", strings.Join(args, " "), err, out, serviceLogs(platform, name, logFile))
+			t.Fatalf("mosaic-watch service %s: %v\n%s\n%s", strings.Join(args, " "), err, out,
+				serviceLogs(platform, name, logFile))
 		}
 		return string(out)
 	}
@@ -152,7 +155,8 @@ func waitForOutput(t *testing.T, path, agent string, src []byte) {
 	for {
 		got, err := os.ReadFile(path)
 		if err == nil && len(got) > 0 {
-			if want := mosaictest.OutputBytes(agent, hex.EncodeToString(sum[:]), 0, len(got)); !bytes.Equal(got, want) {
+			want := mosaictest.OutputBytes(agent, hex.EncodeToString(sum[:]), 0, len(got))
+			if !bytes.Equal(got, want) {
 				t.Fatalf("%s has the wrong content", path)
 			}
 			return

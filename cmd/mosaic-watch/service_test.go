@@ -13,7 +13,8 @@ import (
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	env := &cliEnv{stdout: &out, stderr: &errb, lookupEnv: func(string) (string, bool) { return "", false }}
+	env := &cliEnv{stdout: &out, stderr: &errb,
+		lookupEnv: func(string) (string, bool) { return "", false }}
 	code = run(context.Background(), env, args)
 	return code, out.String(), errb.String()
 }
@@ -28,7 +29,8 @@ func writeServiceTestConfig(t *testing.T, dir, agent, mosaicExtra, topExtra stri
 		}
 	}
 	p := filepath.Join(dir, "config.yaml")
-	body := "mosaic:\n  api_key: mk_test_0123456789abcdef\n" + mosaicExtra + "state_dir: ./state\n" + topExtra +
+	body := "mosaic:\n  api_key: mk_test_0123456789abcdef\n" + mosaicExtra +
+		"state_dir: ./state\n" + topExtra +
 		"folders:\n  - input: ./in\n    output: ./out\n    agent_id: " + agent + "\n"
 	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
@@ -56,7 +58,9 @@ func TestServiceInstallDryRunUsesAbsoluteConfigPath(t *testing.T) {
 func TestServiceCommandErrors(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")
-	if err := os.WriteFile(bad, []byte("mosaic:\n  api_key: mk_x\nfolders:\n  - input: ./missing\n    output: ./out\n    agnt_id: x\n"), 0o600); err != nil {
+	if err := os.WriteFile(bad,
+		[]byte("mosaic:\n  api_key: mk_x\nfolders:\n  - input: ./missing\n    output: ./out\n    "+
+			"agnt_id: x\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -73,7 +77,8 @@ func TestServiceCommandErrors(t *testing.T) {
 	} {
 		code, _, errOut := runCLI(t, tc.args...)
 		if code != tc.code || !strings.Contains(errOut, tc.want) {
-			t.Errorf("%q: exit %d, stderr %q; want exit %d mentioning %q", tc.args, code, errOut, tc.code, tc.want)
+			t.Errorf("%q: exit %d, stderr %q; want exit %d mentioning %q", tc.args, code, errOut, tc.code,
+				tc.want)
 		}
 	}
 	// Flags may come before the action.

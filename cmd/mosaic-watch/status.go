@@ -83,7 +83,8 @@ func printJSON(w io.Writer, v any) error {
 }
 
 // openStoreForCLI opens the daemon's database from another process.
-func openStoreForCLI(ctx context.Context, cfg *config.Config, readOnly bool) (*store.SQLite, error) {
+func openStoreForCLI(ctx context.Context, cfg *config.Config, readOnly bool) (
+	*store.SQLite, error) {
 	path := filepath.Join(cfg.StateDir, daemon.DBFileName)
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("no state database at %s yet: the daemon has not run with this "+
@@ -97,7 +98,8 @@ func openStoreForCLI(ctx context.Context, cfg *config.Config, readOnly bool) (*s
 }
 
 // findJobs resolves a JOB number or a PATH (absolute, or relative to an input folder).
-func findJobs(ctx context.Context, cfg *config.Config, st store.Store, arg string) ([]store.Job, error) {
+func findJobs(ctx context.Context, cfg *config.Config, st store.Store, arg string) (
+	[]store.Job, error) {
 	if id, err := strconv.ParseInt(strings.TrimPrefix(arg, "#"), 10, 64); err == nil {
 		j, err := st.Get(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {

@@ -91,7 +91,8 @@ func TestLoadConfigProblems(t *testing.T) {
 		},
 		{
 			name: "unknown nested key with suggestion",
-			body: "mosaic:\n  api_key: ${MOSAIC_API_KEY}\n  pol_interval: 5s\n" + minimal[strings.Index(minimal, "folders:"):],
+			body: "mosaic:\n  api_key: ${MOSAIC_API_KEY}\n  pol_interval: 5s\n" +
+				minimal[strings.Index(minimal, "folders:"):],
 			want: []wantProblem{{"mosaic.pol_interval", 3, `did you mean "poll_interval"?`}},
 		},
 		{
@@ -117,7 +118,8 @@ func TestLoadConfigProblems(t *testing.T) {
 		{
 			name: "wrong type duration",
 			body: minimal + "defaults:\n  settle: abc\n",
-			want: []wantProblem{{"defaults.settle", 8, `expected a duration like 30s, 2m or 1h30m, got "abc"`}},
+			want: []wantProblem{{"defaults.settle", 8,
+				`expected a duration like 30s, 2m or 1h30m, got "abc"`}},
 		},
 		{
 			name: "duration without unit",
@@ -157,7 +159,8 @@ func TestLoadConfigProblems(t *testing.T) {
 		{
 			name: "unknown enum value lists the allowed ones",
 			body: minimal + "    mode: evnts\n",
-			want: []wantProblem{{"folders[0].mode", 7, `unknown value "evnts"; allowed: auto, events, poll (did you mean "events"?)`}},
+			want: []wantProblem{{"folders[0].mode", 7,
+				`unknown value "evnts"; allowed: auto, events, poll (did you mean "events"?)`}},
 		},
 		{
 			name: "bad size",
@@ -196,7 +199,8 @@ func TestLoadConfigProblems(t *testing.T) {
 		},
 		{
 			name: "missing input key",
-			body: "mosaic:\n  api_key: ${MOSAIC_API_KEY}\nfolders:\n  - output: {{DIR}}/out\n    agent_id: x\n",
+			body: "mosaic:\n  api_key: ${MOSAIC_API_KEY}\nfolders:\n  - output: {{DIR}}/out\n    " +
+				"agent_id: x\n",
 			want: []wantProblem{{"folders[0].input", 4, "missing; set the folder to watch"}},
 		},
 		{
@@ -226,12 +230,14 @@ func TestLoadConfigProblems(t *testing.T) {
 		},
 		{
 			name: "two folders on the same input",
-			body: minimal + "  - input: {{DIR}}/in/../in\n    output: {{DIR}}/out2\n    agent_id: " + testAgent + "\n",
+			body: minimal + "  - input: {{DIR}}/in/../in\n    output: {{DIR}}/out2\n" +
+				"    agent_id: " + testAgent + "\n",
 			want: []wantProblem{{"folders[1].input", 7, "same input folder as folders[0] (line 4)"}},
 		},
 		{
 			name: "one input inside another",
-			body: minimal + "  - input: {{DIR}}\n    output: {{DIR}}/../out2\n    agent_id: " + testAgent + "\n",
+			body: minimal + "  - input: {{DIR}}\n    output: {{DIR}}/../out2\n" +
+				"    agent_id: " + testAgent + "\n",
 			want: []wantProblem{{"folders[1].input", 7, "contains folders[0].input"}},
 		},
 		{
@@ -252,7 +258,8 @@ func TestLoadConfigProblems(t *testing.T) {
 		{
 			name: "mapping value in a plain scalar",
 			body: minimal + "    name: a: b\n",
-			want: []wantProblem{{"", 7, "YAML syntax error: mapping values are not allowed in this context"}},
+			want: []wantProblem{{"", 7,
+				"YAML syntax error: mapping values are not allowed in this context"}},
 		},
 		{
 			name: "tab indentation",
@@ -277,28 +284,33 @@ func TestLoadConfigProblems(t *testing.T) {
 		},
 		{
 			name: "both key sources",
-			body: strings.Replace(minimal, "  api_key: ${MOSAIC_API_KEY}\n", "  api_key: mk_literal_secret\n  api_key_file: key.txt\n", 1),
+			body: strings.Replace(minimal, "  api_key: ${MOSAIC_API_KEY}\n",
+				"  api_key: mk_literal_secret\n  api_key_file: key.txt\n", 1),
 			want: []wantProblem{{"mosaic.api_key_file", 3, "not both"}},
 		},
 		{
 			name: "no key source",
 			body: strings.Replace(minimal, "  api_key: ${MOSAIC_API_KEY}\n", "  poll_interval: 5s\n", 1),
-			want: []wantProblem{{"mosaic.api_key", 1, "missing; set api_key: ${MOSAIC_API_KEY} or api_key_file"}},
+			want: []wantProblem{{"mosaic.api_key", 1,
+				"missing; set api_key: ${MOSAIC_API_KEY} or api_key_file"}},
 		},
 		{
 			name: "unreadable key file names the path",
-			body: strings.Replace(minimal, "  api_key: ${MOSAIC_API_KEY}\n", "  api_key_file: secrets/key.txt\n", 1),
+			body: strings.Replace(minimal, "  api_key: ${MOSAIC_API_KEY}\n",
+				"  api_key_file: secrets/key.txt\n", 1),
 			want: []wantProblem{{"mosaic.api_key_file", 2, "secrets/key.txt: no such file or directory"}},
 		},
 		{
 			name: "move without move_to",
 			body: minimal + "    after_success: move\n",
-			want: []wantProblem{{"folders[0].after_success_move_to", 7, "required when after_success is move"}},
+			want: []wantProblem{{"folders[0].after_success_move_to", 7,
+				"required when after_success is move"}},
 		},
 		{
 			name: "move without move_to inherited from defaults",
 			body: minimal + "defaults:\n  after_failure: move\n",
-			want: []wantProblem{{"folders[0].after_failure_move_to", 8, "required when after_failure is move"}},
+			want: []wantProblem{{"folders[0].after_failure_move_to", 8,
+				"required when after_failure is move"}},
 		},
 		{
 			name: "move_to inside the input",
@@ -309,12 +321,14 @@ func TestLoadConfigProblems(t *testing.T) {
 			name: "move_to inside another folder's input",
 			body: minimal + "    after_success: move\n    after_success_move_to: in2/done\n" +
 				"  - input: {{DIR}}/in2\n    output: {{DIR}}/out2\n    agent_id: " + testAgent + "\n",
-			want: []wantProblem{{"folders[0].after_success_move_to", 8, "inside the input folder of folders[1]"}},
+			want: []wantProblem{{"folders[0].after_success_move_to", 8,
+				"inside the input folder of folders[1]"}},
 		},
 		{
 			name: "update_params must be a map of maps",
 			body: minimal + "    update_params:\n      node-1: bold\n",
-			want: []wantProblem{{"folders[0].update_params.node-1", 8, "expected a mapping of parameter names to values"}},
+			want: []wantProblem{{"folders[0].update_params.node-1", 8,
+				"expected a mapping of parameter names to values"}},
 		},
 		{
 			name: "empty include list",
@@ -324,7 +338,8 @@ func TestLoadConfigProblems(t *testing.T) {
 		{
 			name: "empty file",
 			body: "",
-			want: []wantProblem{{"mosaic.api_key", 0, "missing"}, {"folders", 0, "folders: at least one folder is required"}},
+			want: []wantProblem{{"mosaic.api_key", 0, "missing"},
+				{"folders", 0, "folders: at least one folder is required"}},
 		},
 		{
 			name: "empty folders list",
@@ -339,7 +354,8 @@ func TestLoadConfigProblems(t *testing.T) {
 		{
 			name: "retry max below base",
 			body: minimal + "retry:\n  base: 2m\n  max: 1m\n  attempts: 0\n",
-			want: []wantProblem{{"retry.max", 9, "must not be shorter than retry.base (2m0s)"}, {"retry.attempts", 10, "must be at least 1"}},
+			want: []wantProblem{{"retry.max", 9, "must not be shorter than retry.base (2m0s)"},
+				{"retry.attempts", 10, "must be at least 1"}},
 		},
 		{
 			name: "merge keys refused",
@@ -416,7 +432,8 @@ folders:
 	want := strings.Join([]string{
 		file + `:3: mosaic.poll_intervall: unknown key; did you mean "poll_interval"?`,
 		file + `:5: defaults.settle: expected a duration like 30s, 2m or 1h30m, got "abc"`,
-		file + `:10: folders[1].agent_id: missing; set the Mosaic agent ID (from the agent's page or ` + "`mosaic-watch agents`)",
+		file + `:10: folders[1].agent_id: missing; set the Mosaic agent ID ` +
+			"(from the agent's page or `mosaic-watch agents`)",
 	}, "\n")
 	if err.Error() != want {
 		t.Errorf("Error() =\n%s\nwant\n%s", err, want)
@@ -428,7 +445,8 @@ func TestLoadConfigMissingFile(t *testing.T) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("err = %v, want fs.ErrNotExist", err)
 	}
-	if !strings.Contains(err.Error(), "nope.yaml: cannot read config file: no such file or directory") {
+	if !strings.Contains(err.Error(),
+		"nope.yaml: cannot read config file: no such file or directory") {
 		t.Errorf("err = %v", err)
 	}
 }
@@ -505,15 +523,19 @@ folders:
 		a.AfterSuccessMoveTo != filepath.Join(dir, "done") || a.MaxFileSize != 500_000_000 {
 		t.Errorf("folder 0 did not inherit defaults: %+v", a)
 	}
-	if !reflect.DeepEqual(a.Include, []string{"*.mov"}) || !reflect.DeepEqual(a.Exclude, []string{"*_proxy.mov"}) {
+	if !reflect.DeepEqual(a.Include, []string{"*.mov"}) ||
+		!reflect.DeepEqual(a.Exclude, []string{"*_proxy.mov"}) {
 		t.Errorf("folder 0 include/exclude = %q/%q", a.Include, a.Exclude)
 	}
-	if b.Name != "second" || b.Index != 1 || b.Settle != 1500*time.Millisecond || !b.Recursive || b.Mode != "poll" ||
+	if b.Name != "second" || b.Index != 1 || b.Settle != 1500*time.Millisecond || !b.Recursive ||
+		b.Mode != "poll" ||
 		b.AfterSuccess != "delete" || b.AfterSuccessMoveTo != "" || b.MaxFileSize != 1<<30 {
 		t.Errorf("folder 1 overrides wrong: %+v", b)
 	}
-	if !reflect.DeepEqual(b.Include, []string{"*.mp4", "*.mxf"}) || !reflect.DeepEqual(b.Exclude, []string{"*_proxy.mov"}) {
-		t.Errorf("folder 1 include should replace the default list, exclude inherit: %q/%q", b.Include, b.Exclude)
+	if !reflect.DeepEqual(b.Include, []string{"*.mp4", "*.mxf"}) ||
+		!reflect.DeepEqual(b.Exclude, []string{"*_proxy.mov"}) {
+		t.Errorf("folder 1 include should replace the default list, exclude inherit: %q/%q", b.Include,
+			b.Exclude)
 	}
 	if a.Name != "in" {
 		t.Errorf("default name = %q, want base name of input", a.Name)
@@ -579,11 +601,13 @@ func TestLoadConfigAPIKeyFile(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, "secrets"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "secrets", "key"), []byte("  mk_from_file\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "secrets", "key"), []byte("  mk_from_file\n"),
+		0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Chdir(t.TempDir()) // relative to the config file, not the working directory
-	body := strings.Replace(minimal, "  api_key: ${MOSAIC_API_KEY}\n", "  api_key_file: secrets/key\n", 1)
+	body := strings.Replace(minimal, "  api_key: ${MOSAIC_API_KEY}\n",
+		"  api_key_file: secrets/key\n", 1)
 	cfg := loadOK(t, dir, body, testEnv(nil))
 	if cfg.APIKey != "mk_from_file" {
 		t.Errorf("APIKey not read and trimmed from the file")
@@ -601,7 +625,9 @@ func TestLoadConfigLiteralKeyWarning(t *testing.T) {
 		mode  fs.FileMode
 		wants []string // fragments; nil => no warning
 	}{
-		{"literal key in 0644 file", literal, 0o644, []string{":2: mosaic.api_key: ", "other users can read (mode 0644)", "chmod 600 ", "${MOSAIC_API_KEY}", "api_key_file"}},
+		{"literal key in 0644 file", literal, 0o644,
+			[]string{":2: mosaic.api_key: ", "other users can read (mode 0644)", "chmod 600 ",
+				"${MOSAIC_API_KEY}", "api_key_file"}},
 		{"literal key in 0600 file", literal, 0o600, nil},
 		{"key from env in 0644 file", minimal, 0o644, nil},
 	}
@@ -640,8 +666,10 @@ func TestLoadConfigWarnings(t *testing.T) {
 	body := strings.Replace(minimal, testAgent, "my-agent", 1)
 	cfg := loadOK(t, dir, body, testEnv(map[string]string{"MOSAIC_API_KEY": "sk_other"}))
 	want := []string{
-		filepath.Join(dir, "config.yaml") + ":2: mosaic.api_key: the API key does not start with mk_; is it a Mosaic API key?",
-		filepath.Join(dir, "config.yaml") + `:6: folders[0].agent_id: agent ID "my-agent" does not look like a UUID (123e4567-e89b-12d3-a456-789012345678)`,
+		filepath.Join(dir, "config.yaml") + ":2: mosaic.api_key: the API key does not start with mk_; " +
+			"is it a Mosaic API key?",
+		filepath.Join(dir, "config.yaml") + `:6: folders[0].agent_id: agent ID "my-agent" ` +
+			`does not look like a UUID (123e4567-e89b-12d3-a456-789012345678)`,
 	}
 	if !reflect.DeepEqual(cfg.Warnings, want) {
 		t.Errorf("Warnings =\n%q\nwant\n%q", cfg.Warnings, want)
@@ -669,7 +697,8 @@ folders:
 `, defaultTestEnv)
 	f := cfg.Folders[0]
 	got := []string{cfg.StateDir, f.Input, f.Output, f.AfterSuccessMoveTo, f.AfterFailureMoveTo}
-	want := []string{filepath.Join(dir, "state"), filepath.Join(dir, "in"), filepath.Join(dir, "out", "sub"),
+	want := []string{filepath.Join(dir, "state"), filepath.Join(dir, "in"),
+		filepath.Join(dir, "out", "sub"),
 		filepath.Join(filepath.Dir(dir), "done"), filepath.Join(home, "failed")}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("paths =\n%q\nwant\n%q", got, want)
@@ -684,7 +713,8 @@ func TestLoadConfigFixture(t *testing.T) {
 	}
 	dir := testDir(t)
 	cfg := loadOK(t, dir, string(data), defaultTestEnv)
-	if len(cfg.Folders) != 2 || cfg.Folders[1].Input != filepath.Join(dir, "in2") || cfg.Folders[1].Mode != "events" {
+	if len(cfg.Folders) != 2 || cfg.Folders[1].Input != filepath.Join(dir, "in2") ||
+		cfg.Folders[1].Mode != "events" {
 		t.Errorf("fixture folders = %+v", cfg.Folders)
 	}
 }
@@ -694,9 +724,11 @@ func TestLoadConfigSymlinkedOutputInsideInput(t *testing.T) {
 	if err := os.Symlink(filepath.Join(dir, "in"), filepath.Join(dir, "link")); err != nil {
 		t.Skip("symlinks unavailable:", err)
 	}
-	_, err := Load(writeConfig(t, dir, strings.Replace(minimal, "{{DIR}}/out", "{{DIR}}/link/new/out", 1), 0o600), defaultTestEnv)
+	_, err := Load(writeConfig(t, dir,
+		strings.Replace(minimal, "{{DIR}}/out", "{{DIR}}/link/new/out", 1), 0o600), defaultTestEnv)
 	var list ErrorList
-	if !errors.As(err, &list) || !hasProblem(list, wantProblem{"folders[0].output", 5, "is inside the input folder"}) {
+	if !errors.As(err, &list) ||
+		!hasProblem(list, wantProblem{"folders[0].output", 5, "is inside the input folder"}) {
 		t.Errorf("err = %v; want output inside input through the symlink", err)
 	}
 }
@@ -719,8 +751,10 @@ log:
   format: json
 `, testEnv(map[string]string{"MOSAIC_API_KEY": "mk_x", "TOKEN": "tok"}))
 	if cfg.HTTPListen != "127.0.0.1:8787" || cfg.HTTPToken != "tok" || cfg.WebhookSecret != "s3cret" ||
-		cfg.WebhookPublicURL != "https://watch.example.com/hook" || cfg.LogLevel != slog.LevelDebug || cfg.LogFormat != "json" ||
-		cfg.ScanInterval != 2*time.Minute || cfg.Retry != (Retry{Base: 50 * time.Millisecond, Max: 500 * time.Millisecond, Attempts: 30}) {
+		cfg.WebhookPublicURL != "https://watch.example.com/hook" || cfg.LogLevel != slog.LevelDebug ||
+		cfg.LogFormat != "json" ||
+		cfg.ScanInterval != 2*time.Minute ||
+		cfg.Retry != (Retry{Base: 50 * time.Millisecond, Max: 500 * time.Millisecond, Attempts: 30}) {
 		t.Errorf("cfg = %+v", cfg)
 	}
 }
@@ -779,10 +813,12 @@ func TestStateDirFor(t *testing.T) {
 		{"linux", true, none, "/var/lib/mosaic-watch"},
 		{"linux", false, none, "/home/ed/.local/state/mosaic-watch"},
 		{"linux", false, env(map[string]string{"XDG_STATE_HOME": "/xdg"}), "/xdg/mosaic-watch"},
-		{"linux", false, env(map[string]string{"XDG_STATE_HOME": "relative"}), "/home/ed/.local/state/mosaic-watch"},
+		{"linux", false, env(map[string]string{"XDG_STATE_HOME": "relative"}),
+			"/home/ed/.local/state/mosaic-watch"},
 		{"darwin", true, none, "/Library/Application Support/mosaic-watch"},
 		{"darwin", false, none, "/home/ed/Library/Application Support/mosaic-watch"},
-		{"windows", true, env(map[string]string{"ProgramData": "/pd"}), filepath.Join("/pd", "mosaic-watch")},
+		{"windows", true, env(map[string]string{"ProgramData": "/pd"}),
+			filepath.Join("/pd", "mosaic-watch")},
 	}
 	for _, tc := range tests {
 		if got := stateDirFor(tc.goos, tc.root, tc.getenv, "/home/ed"); got != tc.want {
@@ -825,7 +861,8 @@ func TestConfigExampleValidates(t *testing.T) {
 	if len(cfg.Warnings) != 0 {
 		t.Errorf("example config warnings: %q", cfg.Warnings)
 	}
-	if len(cfg.Folders) != 2 || cfg.Folders[1].AfterSuccessMoveTo != filepath.Join(dir, "done", "social") {
+	if len(cfg.Folders) != 2 ||
+		cfg.Folders[1].AfterSuccessMoveTo != filepath.Join(dir, "done", "social") {
 		t.Errorf("example folders = %+v", cfg.Folders)
 	}
 }

@@ -68,7 +68,8 @@ folders:
     output: ./out/main
     agent_id: %s
 `, fake.URL(), pollInterval, addr, strings.ReplaceAll(extra, "{{ADDR}}", addr), fake.AgentIDs()[0])
-	if strings.HasPrefix(extra, "http:\n") || strings.Contains(extra, "\nhttp:\n") { // the caller brings its own http section
+	if strings.HasPrefix(extra, "http:\n") ||
+		strings.Contains(extra, "\nhttp:\n") { // the caller brings its own http section
 		body = strings.Replace(body, "http:\n  listen: "+addr+"\n", "", 1)
 	}
 	path := filepath.Join(e.dir, "config.yaml")
@@ -124,7 +125,8 @@ func (e *httpEnv) writeClip(rel, seed string) []byte {
 }
 
 // do sends a request and returns status and body. hdr holds header pairs.
-func (e *httpEnv) do(method, path string, body io.Reader, hdr ...string) (int, string, http.Header) {
+func (e *httpEnv) do(method, path string, body io.Reader, hdr ...string) (
+	int, string, http.Header) {
 	return testenv.HTTPDo(e.t, method, e.base+path, body, hdr...)
 }
 

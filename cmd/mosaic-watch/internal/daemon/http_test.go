@@ -66,7 +66,8 @@ func TestHTTPRoutes(t *testing.T) {
 	// /api/jobs/{id}
 	code, body, _ = e.do("GET", fmt.Sprintf("/api/jobs/%d", done.ID), nil)
 	var one jobview.Job
-	if code != 200 || json.Unmarshal([]byte(body), &one) != nil || one.ID != done.ID || len(one.History) < 5 {
+	if code != 200 || json.Unmarshal([]byte(body), &one) != nil || one.ID != done.ID ||
+		len(one.History) < 5 {
 		t.Errorf("/api/jobs/%d = %d %s", done.ID, code, body)
 	}
 	cli, err := jobview.Histories(context.Background(), e.d.store, names, []store.Job{*want})
@@ -79,7 +80,8 @@ func TestHTTPRoutes(t *testing.T) {
 		t.Errorf("/api/jobs/{id} differs from `status JOB --json`:\n api %s\n cli %s", b, a)
 	}
 	// A finished job has nothing to retry.
-	if code, body, _ := e.do("POST", fmt.Sprintf("/api/jobs/%d/retry", done.ID), nil, "Authorization", "Bearer x"); code != 409 {
+	retryDone := fmt.Sprintf("/api/jobs/%d/retry", done.ID)
+	if code, body, _ := e.do("POST", retryDone, nil, "Authorization", "Bearer x"); code != 409 {
 		t.Errorf("retry of a done job = %d %s, want 409", code, body)
 	}
 	if code, _, _ := e.do("GET", "/api/jobs/99999", nil); code != 404 {
@@ -129,7 +131,8 @@ func TestHTTPRoutes(t *testing.T) {
 	if code != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/html") {
 		t.Fatalf("/ = %d %s", code, hdr.Get("Content-Type"))
 	}
-	for _, s := range []string{`name="viewport"`, `http-equiv="refresh"`, "main/sub/clip.mov", `data-status="done"`,
+	for _, s := range []string{`name="viewport"`, `http-equiv="refresh"`, "main/sub/clip.mov",
+		`data-status="done"`,
 		`data-state="done" data-count="1"`, "All folders healthy"} {
 		if !strings.Contains(body, s) {
 			t.Errorf("dashboard lacks %q", s)
@@ -143,7 +146,8 @@ func TestHTTPRoutes(t *testing.T) {
 	}
 
 	// Nothing shows the API key or signed URL signatures, in bodies or the log.
-	for _, p := range []string{"/api/jobs", fmt.Sprintf("/api/jobs/%d", done.ID), "/api/status", "/metrics", "/", "/healthz"} {
+	for _, p := range []string{"/api/jobs", fmt.Sprintf("/api/jobs/%d", done.ID), "/api/status",
+		"/metrics", "/", "/healthz"} {
 		_, body, _ := e.do("GET", p, nil)
 		testenv.AssertNoSecrets(t, p, body)
 	}
@@ -192,17 +196,20 @@ func TestHTTPHealthReasons(t *testing.T) {
 		return 50 << 30, 100 << 30, nil
 	}
 	code, rep := get()
-	if code != 503 || len(rep.Reasons) != 1 || !strings.Contains(rep.Reasons[0], "disk full: "+e.cfg.Folders[0].Output) {
+	if code != 503 || len(rep.Reasons) != 1 ||
+		!strings.Contains(rep.Reasons[0], "disk full: "+e.cfg.Folders[0].Output) {
 		t.Errorf("full output disk: %d %+v", code, rep)
 	}
-	diskFree = func(string) (uint64, uint64, error) { return 2 << 20, 100 << 20, nil } // 2% of a small disk: fine
+	// 2% of a small disk: fine
+	diskFree = func(string) (uint64, uint64, error) { return 2 << 20, 100 << 20, nil }
 	if code, rep := get(); code != 200 {
 		t.Errorf("small disk with 2%% free: %d %+v", code, rep)
 	}
 
 	e.d.setHealth(e.cfg.Folders[0].Input, false, "input folder is gone")
 	code, rep = get()
-	if code != 503 || len(rep.Reasons) != 1 || !strings.Contains(rep.Reasons[0], "folder main degraded: input folder is gone") {
+	if code != 503 || len(rep.Reasons) != 1 ||
+		!strings.Contains(rep.Reasons[0], "folder main degraded: input folder is gone") {
 		t.Errorf("degraded folder: %d %+v", code, rep)
 	}
 	_, metrics, _ := testenv.HTTPDo(t, "GET", srv.URL+"/metrics", nil)
@@ -210,7 +217,8 @@ func TestHTTPHealthReasons(t *testing.T) {
 		t.Error("metrics do not show the degraded folder")
 	}
 	code, page, _ := testenv.HTTPDo(t, "GET", srv.URL+"/", nil)
-	if code != 200 || !strings.Contains(page, "input folder is gone") || !strings.Contains(page, "degraded") {
+	if code != 200 || !strings.Contains(page, "input folder is gone") ||
+		!strings.Contains(page, "degraded") {
 		t.Errorf("dashboard does not show the degraded folder")
 	}
 	e.d.setHealth(e.cfg.Folders[0].Input, true, "")
@@ -231,7 +239,9 @@ func TestHTTPHealthKeyRejected(t *testing.T) {
 	})
 	testenv.AssertNoSecrets(t, "/healthz", body)
 	_, metrics, _ := e.do("GET", "/metrics", nil)
-	if !strings.Contains(metrics, "mosaic_watch_paused 1") || !regexp.MustCompile(`mosaic_watch_api_requests_total\{code="4xx",route="[a-z_]+"\} [1-9]`).MatchString(metrics) {
+	if !strings.Contains(metrics, "mosaic_watch_paused 1") ||
+		!regexp.MustCompile(`mosaic_watch_api_requests_total\{code="4xx",route="[a-z_]+"\} [1-9]`).
+			MatchString(metrics) {
 		t.Error("metrics show neither the pause nor the 4xx answers")
 	}
 }
@@ -251,7 +261,8 @@ func TestHTTPAuth(t *testing.T) {
 		if code, _, _ := e.do("GET", p, nil, "Authorization", "Bearer wrong"); code != 401 {
 			t.Errorf("GET %s with a wrong token = %d", p, code)
 		}
-		if code, _, _ := e.do("GET", p, nil, "Authorization", "Bearer "+token[:len(token)-1]); code != 401 {
+		prefix := "Bearer " + token[:len(token)-1]
+		if code, _, _ := e.do("GET", p, nil, "Authorization", prefix); code != 401 {
 			t.Errorf("GET %s with a token prefix = %d", p, code)
 		}
 		want := 200
@@ -263,7 +274,8 @@ func TestHTTPAuth(t *testing.T) {
 		}
 		req, _ := http.NewRequest("GET", e.base+p, nil)
 		req.SetBasicAuth("anyone", token)
-		if code, _, _ := e.do("GET", p, nil, "Authorization", req.Header.Get("Authorization")); code != want {
+		basic := req.Header.Get("Authorization")
+		if code, _, _ := e.do("GET", p, nil, "Authorization", basic); code != want {
 			t.Errorf("GET %s with Basic auth = %d, want %d", p, code, want)
 		}
 	}
@@ -273,7 +285,8 @@ func TestHTTPAuth(t *testing.T) {
 	if code, _, _ := e.do("GET", "/healthz", nil); code != 200 {
 		t.Errorf("/healthz without token = %d, want 200", code)
 	}
-	if code, _, _ := e.do("POST", "/webhooks/mosaic", strings.NewReader(`{"flag":"TEST","run_id":"test"}`)); code != 200 {
+	if code, _, _ := e.do("POST", "/webhooks/mosaic",
+		strings.NewReader(`{"flag":"TEST","run_id":"test"}`)); code != 200 {
 		t.Errorf("webhook without token = %d, want 200 (it has its own secret)", code)
 	}
 	testenv.AssertNoSecrets(t, "daemon log", e.logs.String(), token)
@@ -283,7 +296,8 @@ func TestHTTPAuth(t *testing.T) {
 // scripts use the bearer token. Retrying a job that is not failed is a conflict.
 func TestHTTPRetry(t *testing.T) {
 	failed := mosaictest.OutcomeFailed
-	e := startHTTPEnv(t, mosaictest.Options{Agents: []mosaictest.AgentSpec{{Name: "failing", Outcome: failed}}}, "100ms", "")
+	failing := []mosaictest.AgentSpec{{Name: "failing", Outcome: failed}}
+	e := startHTTPEnv(t, mosaictest.Options{Agents: failing}, "100ms", "")
 	e.writeClip("bad.mov", "retry")
 	j := e.waitJob("bad.mov", "failed")
 	runs := len(e.fake.Runs())
@@ -304,10 +318,12 @@ func TestHTTPRetry(t *testing.T) {
 	if code, _, _ := e.do("POST", path, form("wrong"), ct, fct); code != 403 {
 		t.Errorf("retry with a wrong form token = %d, want 403", code)
 	}
-	if code, _, _ := e.do("POST", path, form(csrf), ct, fct, "Origin", "http://evil.example"); code != 403 {
+	evil := "http://evil.example"
+	if code, _, _ := e.do("POST", path, form(csrf), ct, fct, "Origin", evil); code != 403 {
 		t.Errorf("cross-origin retry = %d, want 403", code)
 	}
-	if code, _, _ := e.do("POST", path, form(csrf), ct, fct, "Sec-Fetch-Site", "cross-site"); code != 403 {
+	site := "Sec-Fetch-Site"
+	if code, _, _ := e.do("POST", path, form(csrf), ct, fct, site, "cross-site"); code != 403 {
 		t.Errorf("cross-site retry = %d, want 403", code)
 	}
 	if code, _, _ := e.do("GET", path, nil); code != 405 {
@@ -316,22 +332,26 @@ func TestHTTPRetry(t *testing.T) {
 	if got, _ := e.d.store.Get(context.Background(), j.ID); got.Status != store.StatusFailed {
 		t.Fatalf("a refused retry changed the job to %s", got.Status)
 	}
-	code, _, hdr := e.do("POST", path, form(csrf), ct, fct, "Origin", e.base, "Sec-Fetch-Site", "same-origin")
+	code, _, hdr := e.do("POST", path, form(csrf), ct, fct,
+		"Origin", e.base, "Sec-Fetch-Site", "same-origin")
 	if code != 303 || !strings.HasPrefix(hdr.Get("Location"), "/") {
 		t.Fatalf("dashboard retry = %d (Location %q), want 303", code, hdr.Get("Location"))
 	}
-	testenv.WaitFor(t, 30*time.Second, "the retried job to start a new run and fail again", func() bool {
-		got, _ := e.d.store.Get(context.Background(), j.ID)
-		return len(e.fake.Runs()) == runs+1 && got.Status == store.StatusFailed
-	})
+	testenv.WaitFor(t, 30*time.Second, "the retried job to start a new run and fail again",
+		func() bool {
+			got, _ := e.d.store.Get(context.Background(), j.ID)
+			return len(e.fake.Runs()) == runs+1 && got.Status == store.StatusFailed
+		})
 	// A script with a bearer header needs no form token.
 	code, body, _ := e.do("POST", path, nil, "Authorization", "Bearer x")
 	if code != 200 || !strings.Contains(body, "new run") {
 		t.Errorf("API retry = %d %s", code, body)
 	}
-	testenv.WaitFor(t, 30*time.Second, "the second retry to run", func() bool { return len(e.fake.Runs()) == runs+2 })
+	testenv.WaitFor(t, 30*time.Second, "the second retry to run",
+		func() bool { return len(e.fake.Runs()) == runs+2 })
 	e.waitJob("bad.mov", "failed")
-	if code, _, _ := e.do("POST", "/api/jobs/99999/retry", nil, "Authorization", "Bearer x"); code != 404 {
+	missing := "/api/jobs/99999/retry"
+	if code, _, _ := e.do("POST", missing, nil, "Authorization", "Bearer x"); code != 404 {
 		t.Errorf("retry of a missing job = %d, want 404", code)
 	}
 }

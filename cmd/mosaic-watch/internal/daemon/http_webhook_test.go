@@ -18,7 +18,9 @@ import (
 func TestHTTPWebhookSignature(t *testing.T) {
 	e := startHTTPEnv(t, mosaictest.Options{}, "100ms", "webhook:\n  secret: "+testenv.WebhookSecret)
 	const path = "/webhooks/mosaic"
-	body := func() *strings.Reader { return strings.NewReader(`{"flag":"TEST","run_id":"test","message":"hello"}`) }
+	body := func() *strings.Reader {
+		return strings.NewReader(`{"flag":"TEST","run_id":"test","message":"hello"}`)
+	}
 	sig := "X-Mosaic-Signature"
 	for name, hdr := range map[string][]string{
 		"no header":    nil,
@@ -37,11 +39,13 @@ func TestHTTPWebhookSignature(t *testing.T) {
 	if code != 200 || !strings.Contains(resp, `"received": true`) {
 		t.Errorf("good signature: %d %s", code, resp)
 	}
-	if code, _, _ := e.do("POST", path, strings.NewReader("{not json"), sig, testenv.WebhookSecret); code != 400 {
+	if code, _, _ := e.do("POST", path, strings.NewReader("{not json"), sig,
+		testenv.WebhookSecret); code != 400 {
 		t.Errorf("invalid JSON: %d, want 400", code)
 	}
 	huge := `{"flag":"RUN_PROGRESS","pad":"` + strings.Repeat("x", 2<<20) + `"}`
-	if code, _, _ := e.do("POST", path, strings.NewReader(huge), sig, testenv.WebhookSecret); code != 413 {
+	if code, _, _ := e.do("POST", path, strings.NewReader(huge), sig,
+		testenv.WebhookSecret); code != 413 {
 		t.Errorf("2 MiB body: %d, want 413", code)
 	}
 	if code, _, _ := e.do("GET", path, nil); code != 405 {
@@ -52,7 +56,8 @@ func TestHTTPWebhookSignature(t *testing.T) {
 		`{"flag":"OUTPUTS_FINISHED","run_id":"x"}`,                         // retired flag: ignored
 		`{"event":"agent_run.completed","agent_run_id":"y"}`,               // oldest shape
 	} {
-		if code, resp, _ := e.do("POST", path, strings.NewReader(b), sig, testenv.WebhookSecret); code != 200 {
+		if code, resp, _ := e.do("POST", path, strings.NewReader(b), sig,
+			testenv.WebhookSecret); code != 200 {
 			t.Errorf("%s: %d %s", b, code, resp)
 		}
 	}
@@ -77,11 +82,13 @@ func TestHTTPWebhookDuplicatesOutOfOrder(t *testing.T) {
 		ManualRuns:    true,
 		WebhookSecret: testenv.WebhookSecret,
 		Webhooks:      mosaictest.WebhookKnobs{Duplicate: true, OutOfOrder: true, Progress: true},
-	}, "1m", "webhook:\n  secret: "+testenv.WebhookSecret+"\n  public_url: http://{{ADDR}}/webhooks/mosaic")
+	}, "1m", "webhook:\n  secret: "+testenv.WebhookSecret+"\n  public_url: "+
+		"http://{{ADDR}}/webhooks/mosaic")
 	agent := e.fake.AgentIDs()[0]
 	src := e.writeClip("a.mov", "webhooks")
 	run := testenv.WaitRunStarted(t, e.jobs, "a.mov")
-	if runs := e.fake.Runs(); len(runs) != 1 || runs[0].CallbackURL != "http://"+strings.TrimPrefix(e.base, "http://")+"/webhooks/mosaic" {
+	if runs := e.fake.Runs(); len(runs) != 1 ||
+		runs[0].CallbackURL != "http://"+strings.TrimPrefix(e.base, "http://")+"/webhooks/mosaic" {
 		t.Fatalf("runs = %+v, want one with our callback_url", runs)
 	}
 	finished := time.Now()
@@ -89,13 +96,17 @@ func TestHTTPWebhookDuplicatesOutOfOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(e.dir, "out", "main", "a.mp4")
-	testenv.WaitFor(t, 10*time.Second, "the output", func() bool { _, err := os.Stat(out); return err == nil })
-	t.Logf("output landed %s after RUN_FINISHED (poll interval 1m)", time.Since(finished).Round(time.Millisecond))
+	testenv.WaitFor(t, 10*time.Second, "the output",
+		func() bool { _, err := os.Stat(out); return err == nil })
+	t.Logf("output landed %s after RUN_FINISHED (poll interval 1m)",
+		time.Since(finished).Round(time.Millisecond))
 	e.waitJob("a.mov", "done")
 	// RUN_FINISHED x2, then the held RUN_STARTED and RUN_PROGRESS, each twice.
-	testenv.WaitFor(t, 10*time.Second, "all 6 deliveries", func() bool { return e.fake.Stats().WebhooksDelivered == 6 })
+	testenv.WaitFor(t, 10*time.Second, "all 6 deliveries",
+		func() bool { return e.fake.Stats().WebhooksDelivered == 6 })
 	got, err := os.ReadFile(out)
-	if err != nil || string(got) != string(mosaictest.OutputBytes(agent, testenv.ShaHex(src), 0, len(got))) {
+	want := mosaictest.OutputBytes(agent, testenv.ShaHex(src), 0, len(got))
+	if err != nil || string(got) != string(want) {
 		t.Fatalf("output content wrong (%v)", err)
 	}
 	jobs := e.jobs("")

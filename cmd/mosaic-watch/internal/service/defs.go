@@ -18,7 +18,8 @@ import (
 const (
 	DefaultName = "mosaic-watch"
 	description = "mosaic-watch: runs Mosaic agents on videos dropped into watched folders"
-	EnvName     = "MOSAIC_WATCH_SERVICE" // tells the daemon which service it runs as (Event Log source)
+	// EnvName tells the daemon which service it runs as (its Event Log source).
+	EnvName = "MOSAIC_WATCH_SERVICE"
 
 	// minStopTimeout is the service managers' kill timeout we ask for; it stays above the
 	// daemon's shutdown_timeout plus stopMargin so a stop is never cut short by SIGKILL.
@@ -291,7 +292,8 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 func launchdPlist(s Spec) string {
 	var b strings.Builder
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>
-<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" ` +
+		`"http://www.apple.com/DTDs/PropertyList-1.0.dtd">
 <plist version="1.0">
 <dict>
 `)
@@ -318,9 +320,10 @@ func launchdPlist(s Spec) string {
 	return b.String()
 }
 
-func xmlEscape(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&apos;").Replace(s)
-}
+var xmlEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;",
+	"'", "&apos;")
+
+func xmlEscape(s string) string { return xmlEscaper.Replace(s) }
 
 // ---- Windows ------------------------------------------------------------------------------------
 

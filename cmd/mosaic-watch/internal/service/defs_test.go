@@ -111,16 +111,19 @@ func systemdWords(t *testing.T, s string) []string {
 }
 
 func TestSystemdSystemUnit(t *testing.T) {
-	spec := NewSpec(testConfig("/var/lib/mosaic-watch"), "/usr/local/bin/mosaic-watch", "mosaic-watch", false, "/root")
+	spec := NewSpec(testConfig("/var/lib/mosaic-watch"), "/usr/local/bin/mosaic-watch",
+		"mosaic-watch", false, "/root")
 	u := parseUnit(t, systemdUnit(spec))
 
 	if got := systemdWords(t, u.one(t, "Unit", "RequiresMountsFor")); !slices.Equal(got, testFolders) {
-		t.Errorf("RequiresMountsFor = %q, want every input, output, move_to folder and the state dir %q", got, testFolders)
+		t.Errorf("RequiresMountsFor = %q, want every input, output, move_to folder and the state dir %q",
+			got, testFolders)
 	}
 	if got := systemdWords(t, u.one(t, "Service", "ReadWritePaths")); !slices.Equal(got, testFolders) {
 		t.Errorf("ReadWritePaths = %q, want %q", got, testFolders)
 	}
-	wantExec := []string{"/usr/local/bin/mosaic-watch", "run", "--config", "/etc/mosaic-watch/config.yaml"}
+	wantExec := []string{"/usr/local/bin/mosaic-watch", "run", "--config",
+		"/etc/mosaic-watch/config.yaml"}
 	if got := systemdWords(t, u.one(t, "Service", "ExecStart")); !slices.Equal(got, wantExec) {
 		t.Errorf("ExecStart = %q, want %q", got, wantExec)
 	}
@@ -167,7 +170,8 @@ func TestSystemdUnitFollowsConfig(t *testing.T) {
 	if _, ok := u["Service"]["PrivateTmp"]; ok {
 		t.Error("PrivateTmp= set although a folder is in /tmp")
 	}
-	if got := systemdWords(t, u.one(t, "Service", "ReadWritePaths")); !slices.Contains(got, "/srv/state") || !slices.Contains(got, "/tmp/inbox") {
+	got := systemdWords(t, u.one(t, "Service", "ReadWritePaths"))
+	if !slices.Contains(got, "/srv/state") || !slices.Contains(got, "/tmp/inbox") {
 		t.Errorf("ReadWritePaths = %q, want the state dir and the input", got)
 	}
 	if got := u.one(t, "Service", "Environment"); got != "MOSAIC_WATCH_SERVICE=mw-2" {
@@ -176,11 +180,13 @@ func TestSystemdUnitFollowsConfig(t *testing.T) {
 }
 
 func TestSystemdUserUnit(t *testing.T) {
-	spec := NewSpec(testConfig("/home/ed/.local/state/mosaic-watch"), "/home/ed/bin/mosaic-watch", "mosaic-watch", true, "/home/ed")
+	spec := NewSpec(testConfig("/home/ed/.local/state/mosaic-watch"), "/home/ed/bin/mosaic-watch",
+		"mosaic-watch", true, "/home/ed")
 	text := systemdUnit(spec)
 	u := parseUnit(t, text)
 	if got := u.one(t, "Install", "WantedBy"); got != "default.target" {
-		t.Errorf("WantedBy = %q, want default.target (multi-user.target never starts in a user manager)", got)
+		t.Errorf("WantedBy = %q, want default.target (multi-user.target never starts in a user manager)",
+			got)
 	}
 	if strings.Contains(text, "multi-user.target") {
 		t.Error("user unit mentions multi-user.target")
@@ -193,7 +199,8 @@ func TestSystemdUserUnit(t *testing.T) {
 	if got := u.one(t, "Service", "EnvironmentFile"); got != "-%h/.config/mosaic-watch/environment" {
 		t.Errorf("EnvironmentFile = %q", got)
 	}
-	if got := systemdWords(t, u.one(t, "Service", "ExecStart")); got[len(got)-1] != "/etc/mosaic-watch/config.yaml" || got[len(got)-2] != "--config" {
+	if got := systemdWords(t, u.one(t, "Service", "ExecStart")); got[len(got)-2] != "--config" ||
+		got[len(got)-1] != "/etc/mosaic-watch/config.yaml" {
 		t.Errorf("ExecStart = %q, want --config with the absolute path", got)
 	}
 	if got := u.one(t, "Service", "Restart"); got != "on-failure" {
@@ -212,11 +219,13 @@ func TestSysvScript(t *testing.T) {
 	cfg.File = "/etc/mosaic watch/it's.yaml"
 	spec := NewSpec(cfg, "/usr/local/bin/mosaic-watch", "mw", false, "/root")
 	text := sysvScript(spec)
-	wantCmd := `'/usr/local/bin/mosaic-watch' 'run' '--config' '/etc/mosaic watch/it'\''s.yaml' </dev/null >>"$log_file" 2>&1 &`
+	wantCmd := `'/usr/local/bin/mosaic-watch' 'run' '--config' '/etc/mosaic watch/it'\''s.yaml' ` +
+		`</dev/null >>"$log_file" 2>&1 &`
 	if !strings.Contains(text, wantCmd) {
 		t.Errorf("start line with the quoted absolute config path missing; script:\n%s", text)
 	}
-	for _, want := range []string{"name='mw'", "log_file='/var/log/mw.log'", "MOSAIC_WATCH_SERVICE='mw'", "[ $i -lt 100 ]", "# Provides:          mw"} {
+	for _, want := range []string{"name='mw'", "log_file='/var/log/mw.log'",
+		"MOSAIC_WATCH_SERVICE='mw'", "[ $i -lt 100 ]", "# Provides:          mw"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("script lacks %q", want)
 		}
@@ -319,7 +328,8 @@ func TestLaunchdPlist(t *testing.T) {
 	for _, user := range []bool{false, true} {
 		spec := NewSpec(cfg, "/usr/local/bin/mosaic-watch", "mosaic-watch", user, "/Users/ed")
 		p := parsePlist(t, launchdPlist(spec))
-		wantArgs := []any{"/usr/local/bin/mosaic-watch", "run", "--config", "/Users/ed/Mosaic & Co/<config>.yaml"}
+		wantArgs := []any{"/usr/local/bin/mosaic-watch", "run", "--config",
+			"/Users/ed/Mosaic & Co/<config>.yaml"}
 		if got, _ := p["ProgramArguments"].([]any); !slices.Equal(got, wantArgs) {
 			t.Errorf("ProgramArguments = %q, want %q", got, wantArgs)
 		}
@@ -347,7 +357,8 @@ func TestLaunchdPlist(t *testing.T) {
 }
 
 func TestStaticPackagingFiles(t *testing.T) {
-	unit, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "packaging", "systemd", "mosaic-watch.service"))
+	unit, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "packaging", "systemd",
+		"mosaic-watch.service"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,19 +378,23 @@ func TestStaticPackagingFiles(t *testing.T) {
 			t.Errorf("packaged [%s] %s = %q, want %q", kv[0], kv[1], got, kv[2])
 		}
 	}
-	if !strings.Contains(string(unit), "systemctl edit mosaic-watch") || !strings.Contains(string(unit), "RequiresMountsFor=") {
+	if !strings.Contains(string(unit), "systemctl edit mosaic-watch") ||
+		!strings.Contains(string(unit), "RequiresMountsFor=") {
 		t.Error("packaged unit lacks the drop-in hint for RequiresMountsFor")
 	}
 
-	plist, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "packaging", "launchd", "mosaic-watch.plist"))
+	plist, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "packaging", "launchd",
+		"mosaic-watch.plist"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := parsePlist(t, string(plist))
-	if args, _ := p["ProgramArguments"].([]any); len(args) != 4 || args[1] != "run" || !strings.HasPrefix(args[3].(string), "/") {
+	if args, _ := p["ProgramArguments"].([]any); len(args) != 4 || args[1] != "run" ||
+		!strings.HasPrefix(args[3].(string), "/") {
 		t.Errorf("packaged plist ProgramArguments = %q", args)
 	}
-	if p["Label"] != "mosaic-watch" || p["RunAtLoad"] != true || p["StandardErrorPath"] == nil || p["KeepAlive"] == nil {
+	if p["Label"] != "mosaic-watch" || p["RunAtLoad"] != true || p["StandardErrorPath"] == nil ||
+		p["KeepAlive"] == nil {
 		t.Errorf("packaged plist lacks Label/RunAtLoad/KeepAlive/StandardErrorPath: %#v", p)
 	}
 }
@@ -388,11 +403,14 @@ func TestWindowsServiceConfig(t *testing.T) {
 	cfg := testConfig(`C:\ProgramData\mosaic-watch`)
 	cfg.File = `C:\ProgramData\mosaic-watch\config.yaml`
 	cfg.Folders = []config.Folder{{Input: `D:\video\in`, Output: `D:\video\out`}}
-	w := windowsServiceConfig(NewSpec(cfg, `C:\Program Files\mosaic-watch\mosaic-watch.exe`, "mosaic-watch", false, ""))
-	if want := []string{"run", "--config", `C:\ProgramData\mosaic-watch\config.yaml`}; !slices.Equal(w.Arguments, want) {
+	w := windowsServiceConfig(NewSpec(cfg, `C:\Program Files\mosaic-watch\mosaic-watch.exe`,
+		"mosaic-watch", false, ""))
+	want := []string{"run", "--config", `C:\ProgramData\mosaic-watch\config.yaml`}
+	if !slices.Equal(w.Arguments, want) {
 		t.Errorf("Arguments = %q, want %q", w.Arguments, want)
 	}
-	if w.StartType != "automatic" || !w.DelayedAutoStart || w.OnFailure != "restart" || w.OnFailureDelay != 5*time.Second {
+	if w.StartType != "automatic" || !w.DelayedAutoStart || w.OnFailure != "restart" ||
+		w.OnFailureDelay != 5*time.Second {
 		t.Errorf("start/recovery = %+v", w)
 	}
 	if w.Env[EnvName] != "mosaic-watch" || w.DisplayName != "Mosaic Watch" {
@@ -413,12 +431,15 @@ func TestWindowsServiceConfig(t *testing.T) {
 }
 
 func TestKardianosGetsOurDefinitions(t *testing.T) {
-	spec := NewSpec(testConfig("/var/lib/mosaic-watch"), "/usr/bin/mosaic-watch", "mosaic-watch", false, "/root")
+	spec := NewSpec(testConfig("/var/lib/mosaic-watch"), "/usr/bin/mosaic-watch", "mosaic-watch",
+		false, "/root")
 	c := kardianosConfig(spec)
-	if c.Option["SystemdScript"] != systemdUnit(spec) || c.Option["SysvScript"] != sysvScript(spec) || c.Option["LaunchdConfig"] != launchdPlist(spec) {
+	if c.Option["SystemdScript"] != systemdUnit(spec) || c.Option["SysvScript"] != sysvScript(spec) ||
+		c.Option["LaunchdConfig"] != launchdPlist(spec) {
 		t.Error("the library does not get our definitions")
 	}
-	if !slices.Equal(c.Arguments, []string{"run", "--config", "/etc/mosaic-watch/config.yaml"}) || c.Executable != "/usr/bin/mosaic-watch" {
+	if !slices.Equal(c.Arguments, []string{"run", "--config", "/etc/mosaic-watch/config.yaml"}) ||
+		c.Executable != "/usr/bin/mosaic-watch" {
 		t.Errorf("arguments/executable = %q %q", c.Arguments, c.Executable)
 	}
 	// The library runs our text through its template engine: without directives it is written
@@ -431,7 +452,8 @@ func TestKardianosGetsOurDefinitions(t *testing.T) {
 }
 
 func TestMacProtectedFolders(t *testing.T) {
-	got := macProtectedFolders([]string{"/Users/ed/Desktop/in", "/Users/ed/Movies/in", "/Volumes/Media/out", "/Users/ed/Downloads", "/srv/x", "/Users/ed/DesktopX"})
+	got := macProtectedFolders([]string{"/Users/ed/Desktop/in", "/Users/ed/Movies/in",
+		"/Volumes/Media/out", "/Users/ed/Downloads", "/srv/x", "/Users/ed/DesktopX"})
 	want := []string{"/Users/ed/Desktop/in", "/Volumes/Media/out", "/Users/ed/Downloads"}
 	if !slices.Equal(got, want) {
 		t.Errorf("protected = %q, want %q", got, want)
@@ -457,7 +479,8 @@ func TestSystemdAnalyzeVerify(t *testing.T) {
 	if err := os.Mkdir(runtimeDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	static, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "packaging", "systemd", "mosaic-watch.service"))
+	static, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "packaging", "systemd",
+		"mosaic-watch.service"))
 	if err != nil {
 		t.Fatal(err)
 	}

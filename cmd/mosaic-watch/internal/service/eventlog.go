@@ -20,7 +20,9 @@ type eventSink interface {
 }
 
 const (
-	eventID        = 1     // EventCreate.exe, registered as the message file at install, accepts 1..1000
+	// eventID is one EventCreate.exe accepts (1..1000): it is registered as the message file
+	// at install.
+	eventID        = 1
 	maxEventLength = 31000 // the Event Log refuses strings over ~31 839 characters
 )
 

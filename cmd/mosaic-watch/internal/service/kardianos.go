@@ -84,7 +84,8 @@ func kardianosConfig(spec Spec) *service.Config {
 	}
 	if Platform() == Windows {
 		w := windowsServiceConfig(spec)
-		c.DisplayName, c.Description, c.Arguments, c.EnvVars = w.DisplayName, w.Description, w.Arguments, w.Env
+		c.DisplayName, c.Description = w.DisplayName, w.Description
+		c.Arguments, c.EnvVars = w.Arguments, w.Env
 		c.Dependencies = w.Dependencies
 		c.Option["StartType"] = w.StartType
 		c.Option["DelayedAutoStart"] = w.DelayedAutoStart

@@ -12,9 +12,10 @@ import (
 
 // managedDaemon runs one daemon instance for the service manager.
 type managedDaemon struct {
-	run       func(ctx context.Context) error // the daemon; returns after ctx ends and a bounded shutdown
-	stopBound time.Duration                   // how long Stop waits for run to return
-	onCrash   func(err error)                 // run returned without being asked to stop
+	// run is the daemon; it returns after ctx ends and a bounded shutdown.
+	run       func(ctx context.Context) error
+	stopBound time.Duration   // how long Stop waits for run to return
+	onCrash   func(err error) // run returned without being asked to stop
 	log       *slog.Logger
 
 	mu       sync.Mutex
@@ -65,7 +66,8 @@ func (m *managedDaemon) Stop() error {
 		defer m.mu.Unlock()
 		return m.err
 	case <-t.C:
-		m.log.Warn("the daemon did not stop in time; exiting anyway, unfinished work resumes at the next start", "waited", m.stopBound)
+		m.log.Warn("the daemon did not stop in time; exiting anyway, "+
+			"unfinished work resumes at the next start", "waited", m.stopBound)
 		return nil
 	}
 }
