@@ -24,7 +24,7 @@ step "service definition tests, systemd-analyze verify, service lifecycle"
 # TestSystemdAnalyzeVerify may not skip here. TestServiceLifecycle installs, runs and removes a
 # real service as root with this machine's service manager, or says why it skips.
 tests='TestSystemd|TestSysv|TestLaunchd|TestStaticPackaging|TestWindowsService|TestKardianos|TestMacProtected|TestEventLog|TestManagedDaemon|TestServiceInstallDryRun|TestServiceCommand|TestServiceLifecycle'
-if ! MOSAIC_WATCH_REQUIRE_SYSTEMD_ANALYZE=1 go test -count=1 -v -run "$tests" ./cmd/mosaic-watch/ >"$tmp/test.log" 2>&1; then
+if ! MOSAIC_WATCH_REQUIRE_SYSTEMD_ANALYZE=1 go test -count=1 -v -run "$tests" ./cmd/mosaic-watch/ ./cmd/mosaic-watch/internal/service/ >"$tmp/test.log" 2>&1; then
     cat "$tmp/test.log"
     fail "service tests"
 fi
