@@ -122,8 +122,8 @@ var (
 	ErrReadOnly = errors.New("store: opened read-only")
 )
 
-// Store is what the pipeline and the CLI use. It must not leak SQLite specifics so that a PostgreSQL
-// implementation (FOR UPDATE SKIP LOCKED claims) can follow.
+// Store is what the pipeline and the CLI use; every implementation passes the conformance suite
+// of the tests.
 type Store interface {
 	// AddJob records a found file. If a job with the same (folder, rel_path, size, mtime) exists it is
 	// returned with created=false and nothing changes. Otherwise it inserts a job at StepFound,
@@ -166,7 +166,40 @@ type Store interface {
 	OpenAtStep(ctx context.Context, step Step) ([]Job, error)
 	GetMeta(ctx context.Context, key string) (string, error) // "" if unset
 	SetMeta(ctx context.Context, key, value string) error
+
+	// LockAgent serializes run starts of one agent among every user of the store: it waits until
+	// no other holder (in this process or, for a shared database, on any host) holds agentID's
+	// lock, or until ctx is done. unlock releases it and may be called more than once. A holder
+	// that dies releases its locks with its process (SQLite) or database session (PostgreSQL).
+	LockAgent(ctx context.Context, agentID string) (unlock func(), err error)
+
+	// RegisterInstance records (or replaces) a running daemon, with StartedAt and HeartbeatAt
+	// set to now. Instance.ID is the owner name its claims use.
+	RegisterInstance(ctx context.Context, in Instance, now time.Time) error
+	// HeartbeatInstance records that instance id is alive at now; ErrNotFound if it is not
+	// registered (pruned meanwhile: register again).
+	HeartbeatInstance(ctx context.Context, id string, now time.Time) error
+	// RemoveInstance forgets instance id (a clean shutdown); removing an unknown id is no error.
+	RemoveInstance(ctx context.Context, id string) error
+	// PruneInstances forgets instances whose last heartbeat is before cutoff and returns how many.
+	PruneInstances(ctx context.Context, cutoff time.Time) (int, error)
+	// Instances lists the registered instances, most recently started first, each with the
+	// jobs it holds at now (owned with a lease that has not expired).
+	Instances(ctx context.Context, now time.Time) ([]Instance, error)
+
 	Close() error
+}
+
+// Instance is one running daemon sharing the store.
+type Instance struct {
+	ID          string // owner name of its claims
+	Host        string
+	PID         int
+	Version     string
+	ConfigPath  string
+	StartedAt   time.Time
+	HeartbeatAt time.Time
+	Jobs        []int64 // held jobs, filled by Instances; ascending
 }
 
 // Options configures Open.
