@@ -12,6 +12,24 @@ const jobColumns = `id, folder, rel_path, size, mtime_ns, file_id, agent_id, con
 	attempts, next_attempt_at, last_error, note, upload_api, video_id, run_id, run_start_at, run_status,
 	run_message, outputs, owner, lease_until, created_at, updated_at`
 
+// splitColumns returns the names of a column list like jobColumns.
+func splitColumns(columns string) []string {
+	cols := strings.Split(columns, ",")
+	for i, c := range cols {
+		cols[i] = strings.TrimSpace(c)
+	}
+	return cols
+}
+
+// qualified prefixes each column of a list like jobColumns with table.
+func qualified(table, columns string) string {
+	cols := splitColumns(columns)
+	for i, c := range cols {
+		cols[i] = table + "." + c
+	}
+	return strings.Join(cols, ", ")
+}
+
 type scanner interface{ Scan(dest ...any) error }
 
 func scanJob(sc scanner) (Job, error) {

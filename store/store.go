@@ -1,8 +1,9 @@
 // Package store keeps one row per job (one watched file run through the Mosaic agent) and its
 // history, so that a crash, kill -9 or power loss loses nothing and no job runs twice.
 //
-// The Store interface hides SQLite so a PostgreSQL implementation (FOR UPDATE SKIP LOCKED claims)
-// can follow; *SQLite is the implementation used today.
+// The Store interface has two implementations: *SQLite, one file owned by one process (the
+// default), and *Postgres, one database shared by several daemons on several hosts (claims with
+// FOR UPDATE SKIP LOCKED and leases, run starts serialized per agent by advisory locks).
 package store
 
 import (
@@ -122,8 +123,8 @@ var (
 	ErrReadOnly = errors.New("store: opened read-only")
 )
 
-// Store is what the pipeline and the CLI use; every implementation passes the conformance suite
-// of the tests.
+// Store is what the pipeline and the CLI use; *SQLite and *Postgres behave the same behind it
+// (the conformance suite in the tests runs against both).
 type Store interface {
 	// AddJob records a found file. If a job with the same (folder, rel_path, size, mtime) exists it is
 	// returned with created=false and nothing changes. Otherwise it inserts a job at StepFound,
