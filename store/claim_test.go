@@ -204,6 +204,43 @@ func (su suite) TestLeaseExpiryRenewRelease(t *testing.T) {
 	}
 }
 
+// Release hands chosen jobs back without a write to them (the poller of a shared database lets
+// go of the runs it looked at); another owner's Release changes nothing.
+func (su suite) TestRelease(t *testing.T) {
+	s := su.openTest(t)
+	ctx := testCtx(t)
+	jobs := addN(t, s, 2)
+	now := t0.Add(time.Second)
+	if got, err := s.Claim(ctx, "w1", nil, now, time.Hour, 2); err != nil || len(got) != 2 {
+		t.Fatalf("Claim = %v, %v", ids(got), err)
+	}
+	if err := s.Release(ctx, "w2", []int64{jobs[0].ID, jobs[1].ID}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Claim(ctx, "w3", nil, now, time.Minute, 2); len(got) != 0 {
+		t.Fatalf("jobs released by a non-owner were claimed: %v", ids(got))
+	}
+	evBefore, _ := s.History(ctx, jobs[0].ID)
+	if err := s.Release(ctx, "w1", []int64{jobs[0].ID}); err != nil {
+		t.Fatal(err)
+	}
+	if j := mustGet(t, s, jobs[0].ID); j.Owner != "w1" || !j.LeaseUntil.IsZero() {
+		t.Fatalf("released job: owner %q lease %v; want owner kept, no lease", j.Owner, j.LeaseUntil)
+	}
+	if ev, _ := s.History(ctx, jobs[0].ID); len(ev) != len(evBefore) {
+		t.Fatalf("Release wrote %d events", len(ev)-len(evBefore))
+	}
+	if got, err := s.Claim(ctx, "w3", nil, now, time.Minute, 2); err != nil || !reflect.DeepEqual(ids(got), []int64{jobs[0].ID}) {
+		t.Fatalf("Claim after Release = %v, %v; want [%d]", ids(got), err, jobs[0].ID)
+	}
+	if err := s.Release(ctx, "w1", nil); err != nil {
+		t.Fatalf("Release of nothing: %v", err)
+	}
+	if err := s.Release(ctx, "", []int64{jobs[1].ID}); err == nil {
+		t.Fatal("Release without an owner accepted")
+	}
+}
+
 // Two processes finding the same file at once create one job between them.
 func (su suite) TestAddJobConcurrentHandles(t *testing.T) {
 	db := su.newDB(t)

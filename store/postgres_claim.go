@@ -99,6 +99,23 @@ func (s *Postgres) Renew(ctx context.Context, owner string, ids []int64, until t
 	return nil
 }
 
+// Release ends owner's leases of the given jobs; jobs owner lost meanwhile are skipped.
+func (s *Postgres) Release(ctx context.Context, owner string, ids []int64) error {
+	if s.readOnly {
+		return ErrReadOnly
+	}
+	if owner == "" {
+		return errors.New("release: owner is required")
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	if _, err := s.pool.Exec(ctx, "UPDATE jobs SET lease_until = 0 WHERE owner = $1 AND id = ANY($2)", owner, ids); err != nil {
+		return fmt.Errorf("release %d jobs: %w", len(ids), err)
+	}
+	return nil
+}
+
 // ReleaseOwner frees every job held by owner and returns how many there were.
 func (s *Postgres) ReleaseOwner(ctx context.Context, owner string) (int, error) {
 	if s.readOnly {

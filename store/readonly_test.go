@@ -53,6 +53,7 @@ func (su suite) TestReadOnlyWhileWriterOpen(t *testing.T) {
 	_, writes["Claim"] = ro.Claim(ctx, "w", nil, t0, time.Minute, 1)
 	writes["Renew"] = ro.Renew(ctx, "w", []int64{j.ID}, t0)
 	_, writes["ReleaseOwner"] = ro.ReleaseOwner(ctx, "w")
+	writes["Release"] = ro.Release(ctx, "w", []int64{j.ID})
 	writes["SetMeta"] = ro.SetMeta(ctx, "k", "v")
 	_, writes["LockAgent"] = ro.LockAgent(ctx, "agent-1")
 	writes["RegisterInstance"] = ro.RegisterInstance(ctx, Instance{ID: "i", Host: "h"}, t0)

@@ -146,6 +146,9 @@ type Store interface {
 	Claim(ctx context.Context, owner string, steps []Step, now time.Time, lease time.Duration, limit int) ([]Job, error)
 	// Renew extends the lease of the given jobs still owned by owner.
 	Renew(ctx context.Context, owner string, ids []int64, until time.Time) error
+	// Release ends owner's leases of the given jobs without writing them (owner is kept, as by a
+	// Save with a zero LeaseUntil): anyone may claim them at once. Jobs owner lost are skipped.
+	Release(ctx context.Context, owner string, ids []int64) error
 	// ReleaseOwner clears owner/lease of every job held by owner (daemon start: take back own jobs at once).
 	ReleaseOwner(ctx context.Context, owner string) (int, error)
 	// Save writes all mutable fields of job (everything except ID, identity columns and CreatedAt;
