@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/mosaic-watch/mosaic-watch/store"
 )
@@ -58,6 +59,10 @@ func moveFile(src, dst string) error {
 	return os.Remove(src)
 }
 
+// staleTempAge is how old a temporary file must be before a daemon sharing its store removes
+// it: another host may have reserved the name a moment ago and not recorded it yet.
+const staleTempAge = time.Hour
+
 // cleanStaleTemps removes temporary download files that no open job will resume: leftovers of
 // a crash between reserving a name and recording it.
 func (p *Pipeline) cleanStaleTemps(ctx context.Context) {
@@ -93,6 +98,11 @@ func (p *Pipeline) cleanStaleTemps(ctx context.Context) {
 		_ = filepath.WalkDir(f.Output, func(path string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() || !strings.HasSuffix(d.Name(), tempSuffix) || keep[path] {
 				return nil
+			}
+			if p.opts.Shared {
+				if fi, err := d.Info(); err != nil || p.now().Sub(fi.ModTime()) < staleTempAge {
+					return nil
+				}
 			}
 			if err := os.Remove(path); err == nil {
 				p.log.Info("removed a stale temporary file", "path", path)

@@ -66,10 +66,15 @@ const (
 
 // Options configures a Pipeline.
 type Options struct {
-	Folders      []Folder
-	Store        store.Store
-	Client       *mosaic.Client
-	Owner        string           // this daemon's identity for job leases
+	Folders []Folder
+	Store   store.Store
+	Client  *mosaic.Client
+	Owner   string // this daemon's identity for job leases
+	// Shared says other daemons (on other hosts) use the same store: run starts look in the
+	// store for every pending start of the agent instead of trusting what this process knows,
+	// the poller claims the runs it follows each round, and temporary files another host may be
+	// writing are not cleaned up at start.
+	Shared       bool
 	UploadAPI    mosaic.UploadAPI // "" = newest uploads API
 	PollInterval time.Duration    // run status polling (default 10s)
 	CallbackURL  string           // passed as callback_url on run starts when set
@@ -111,8 +116,10 @@ type Pipeline struct {
 	pollWake chan struct{}
 
 	agentMu       sync.Mutex
-	agentLocks    map[string]*sync.Mutex
 	settledAgents map[string]bool // agents with no job left in "starting run" outside a worker
+
+	pollMu  sync.Mutex
+	polling map[int64]struct{} // runs claimed by this poll round (Shared), kept leased by the heartbeat
 
 	runsMu     sync.Mutex
 	activeRuns int
@@ -172,8 +179,8 @@ func New(opts Options) (*Pipeline, error) {
 		folders:       make(map[string]*Folder),
 		now:           opts.Now,
 		pollWake:      make(chan struct{}, 1),
-		agentLocks:    make(map[string]*sync.Mutex),
 		settledAgents: make(map[string]bool),
+		polling:       make(map[int64]struct{}),
 		progress:      make(map[int64]Progress),
 	}
 	for i := range opts.Folders {
@@ -378,15 +385,4 @@ func (p *Pipeline) folderName(j *store.Job) string {
 
 func (p *Pipeline) sourcePath(f *Folder, j *store.Job) string {
 	return filepath.Join(f.Input, filepath.FromSlash(j.RelPath))
-}
-
-func (p *Pipeline) agentLock(agentID string) *sync.Mutex {
-	p.agentMu.Lock()
-	defer p.agentMu.Unlock()
-	m, ok := p.agentLocks[agentID]
-	if !ok {
-		m = new(sync.Mutex)
-		p.agentLocks[agentID] = m
-	}
-	return m
 }

@@ -34,15 +34,21 @@ func (p *Pipeline) addActiveRuns(d int) {
 // Mosaic has no idempotency key, so a second POST bills a second run. Before the POST the job
 // is durably marked "starting run"; if the POST's outcome is unknown (or the daemon died during
 // it), the agent's runs since just before the attempt are listed and the run found is adopted.
-// Run starts are serialized per agent, so at most one unadopted run can be ours.
+// Run starts are serialized per agent by the store's agent lock (across every host sharing the
+// store), so at most one unadopted run can be ours.
 func (p *Pipeline) stepStartRun(ctx context.Context, j *store.Job) error {
 	f, err := p.folderOf(j)
 	if err != nil {
 		return err
 	}
-	lock := p.agentLock(j.AgentID)
-	lock.Lock()
-	defer lock.Unlock()
+	unlock, err := p.st.LockAgent(ctx, j.AgentID)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return transient("wait for the agent's run-start lock", err)
+	}
+	defer unlock()
 
 	// Another worker may have settled this job while we waited for the agent's lock.
 	fresh, err := p.st.Get(ctx, j.ID)
@@ -122,8 +128,13 @@ func (p *Pipeline) checkSourceForRun(f *Folder, j *store.Job) (bool, error) {
 
 // startsUnsettled reports whether jobs of agentID may sit in "starting run" outside a start
 // worker: after a restart (a crash may have left them) and after a start whose outcome could
-// not be settled at once. Checking only then keeps the database query off the hot path.
+// not be settled at once. Checking only then keeps the database query off the hot path. A
+// shared store always may: another host can die in the middle of a start, or leave one
+// unsettled, without this process knowing.
 func (p *Pipeline) startsUnsettled(agentID string) bool {
+	if p.opts.Shared {
+		return true
+	}
 	p.agentMu.Lock()
 	defer p.agentMu.Unlock()
 	return !p.settledAgents[agentID]
