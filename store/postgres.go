@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -65,7 +64,7 @@ func OpenPostgres(ctx context.Context, rawURL string, opts Options) (*Postgres, 
 	s := &Postgres{readOnly: opts.ReadOnly, name: describePG(cfg), log: log, now: time.Now,
 		held: map[*pgAgentLock]struct{}{}}
 	s.closing, s.stop = context.WithCancel(context.Background())
-	if _, set := poolMaxConns(rawURL); !set {
+	if !setsPoolSize(rawURL) {
 		cfg.MaxConns = defaultPGPoolSize
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = "mosaic-watch"
@@ -131,15 +130,10 @@ func ParsePostgresURL(rawURL string) (*pgxpool.Config, error) {
 	return cfg, nil
 }
 
-// poolMaxConns reports whether the URL sets pool_max_conns (pgx applies it).
-func poolMaxConns(rawURL string) (int, bool) {
+// setsPoolSize reports whether the URL sets pool_max_conns (pgx has applied it).
+func setsPoolSize(rawURL string) bool {
 	u, err := url.Parse(rawURL)
-	if err != nil {
-		return 0, false
-	}
-	v := u.Query().Get("pool_max_conns")
-	n, err := strconv.Atoi(v)
-	return n, err == nil
+	return err == nil && u.Query().Has("pool_max_conns")
 }
 
 // lockPoolConfig is the work pool's configuration for the agent-lock pool. A lock is held in an
