@@ -19,6 +19,7 @@ const (
 	outAttention                // a person must act
 	outSkip                     // the job no longer applies (file changed, vanished, duplicate)
 	outDefer                    // not an error: try again at a given time without counting an attempt
+	outWait                     // a folder of the job is away: the job waits for it, in memory
 )
 
 // jobError carries the decision a step made about its failure.
@@ -45,6 +46,18 @@ func transient(msg string, err error) error {
 	return &jobError{out: outRetry, msg: msg, err: err}
 }
 func deferUntil(t time.Time, msg string) error { return &jobError{out: outDefer, msg: msg, until: t} }
+
+// waitFolder makes the job wait until its degraded folder is back; why names the folder.
+func waitFolder(why string) error { return &jobError{out: outWait, msg: why} }
+
+// waitingFor reports why err makes a job wait for a folder.
+func waitingFor(err error) (string, bool) {
+	var je *jobError
+	if errors.As(err, &je) && je.out == outWait {
+		return je.msg, true
+	}
+	return "", false
+}
 
 // classify turns an error from a step into a decision. API errors are classified by the mosaic
 // package; anything unknown is treated as transient, because a retry is cheaper than a lost file.
@@ -86,6 +99,10 @@ func (p *Pipeline) fail(ctx context.Context, j *store.Job, err error) {
 	log := p.log.With("job", j.ID, "path", j.RelPath, "step", j.Step)
 	now := p.now()
 	msg := je.Error()
+	if je.out == outWait { // outside a stage worker nothing holds the job: look again later
+		je = &jobError{out: outDefer, msg: waitNote + je.msg, until: now.Add(p.opts.Recheck)}
+		msg = je.msg
+	}
 	switch je.out {
 	case outDefer:
 		j.NextAttemptAt = je.until
