@@ -75,7 +75,16 @@ func (p *Pipeline) classify(err error) *jobError {
 		return &jobError{out: outDefer, msg: "waiting for a working API key", until: p.now().Add(p.opts.AuthRecheck), err: err}
 	case mosaic.IsRetryable(err):
 		if d, ok := mosaic.RetryAfter(err); ok && d > 0 {
-			p.gate.pauseFor(d, "Mosaic asked to slow down (Retry-After)")
+			if d > p.opts.MaxRetryAfter {
+				p.log.Warn("Retry-After is longer than the configured cap; waiting the cap instead",
+					"retry_after", d, "cap", p.opts.MaxRetryAfter)
+				d = p.opts.MaxRetryAfter
+			}
+			if !mosaic.IsTransfer(err) {
+				// The API itself asked to slow down: every call waits. A storage answer concerns
+				// one transfer, so only its job waits.
+				p.gate.pauseFor(d, "Mosaic asked to slow down (Retry-After)")
+			}
 			return &jobError{out: outDefer, msg: "rate limited", until: p.now().Add(d), err: err}
 		}
 		return &jobError{out: outRetry, msg: "temporary error", err: err}

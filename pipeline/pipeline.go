@@ -63,6 +63,7 @@ const (
 	DefaultActiveRuns     = 8
 	DefaultDownloads      = 2
 	DefaultRecheck        = 5 * time.Second
+	DefaultMaxRetryAfter  = 10 * time.Minute
 )
 
 // Options configures a Pipeline.
@@ -89,6 +90,9 @@ type Options struct {
 	// waits before it looks again at an output name another version of its file is writing
 	// (default 5s).
 	Recheck time.Duration
+	// MaxRetryAfter caps the pause a Retry-After answer can impose (default 10m): one proxy
+	// answering "Retry-After: 86400" must not stop all work for a day.
+	MaxRetryAfter time.Duration
 }
 
 // File is a finished file reported by the watcher.
@@ -152,6 +156,7 @@ func New(opts Options) (*Pipeline, error) {
 	setDefault(&opts.ReconcileAfter, DefaultReconcileAfter)
 	setDefault(&opts.ClaimEvery, time.Second)
 	setDefault(&opts.Recheck, DefaultRecheck)
+	setDefault(&opts.MaxRetryAfter, DefaultMaxRetryAfter)
 	setDefault(&opts.Retry.Base, DefaultRetryBase)
 	setDefault(&opts.Retry.Max, DefaultRetryMax)
 	setDefaultInt(&opts.Retry.MaxAttempts, DefaultRetryAttempts)
