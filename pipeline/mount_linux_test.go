@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -331,4 +332,50 @@ func assertNoTemps(t *testing.T, dir string) {
 		}
 		return nil
 	})
+}
+
+// A read-only share cannot carry a lock: LockFolder says so with ErrCannotLock, so the daemon
+// can serve it unlocked with a warning.
+func TestLockOnReadOnlyFolder(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	dir := filepath.Join(t.TempDir(), "ro")
+	os.MkdirAll(dir, 0o755)
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_RDONLY, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unmount(dir) })
+	_, err := pipeline.LockFolder(dir, pipeline.LockHolder{Host: "h", PID: 1})
+	if !errors.Is(err, pipeline.ErrCannotLock) {
+		t.Fatalf("read-only folder: %v, want ErrCannotLock", err)
+	}
+}
+
+// A share mounted read-only here but writable elsewhere: the instance holding its lock on the
+// writable side is still seen, and named.
+func TestLockHeldThroughAReadOnlyMount(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("bind mounts need root")
+	}
+	rw := t.TempDir()
+	first, err := pipeline.LockFolder(rw, holder("first"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	ro := filepath.Join(t.TempDir(), "ro")
+	os.MkdirAll(ro, 0o755)
+	if err := syscall.Mount(rw, ro, "", syscall.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unmount(ro) })
+	if err := syscall.Mount("", ro, "", syscall.MS_BIND|syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
+		t.Fatal(err)
+	}
+	_, err = pipeline.LockFolder(ro, holder("second"))
+	var le *pipeline.LockedError
+	if !errors.As(err, &le) || le.Holder.Config != "/etc/first.yaml" {
+		t.Fatalf("read-only view of a held folder: %v, want a LockedError naming the first holder", err)
+	}
 }
