@@ -96,6 +96,7 @@ func (d *Daemon) wire(ctx context.Context) error {
 		UploadAPI:      cfg.UploadAPI,
 		PollInterval:   cfg.PollInterval,
 		ReconcileAfter: cfg.ReconcileAfter,
+		MaxRetryAfter:  cfg.MaxRetryAfter,
 		CallbackURL:    cfg.WebhookPublicURL,
 		Limits: pipeline.Limits{
 			Uploads: cfg.Limits.Uploads, ActiveRuns: cfg.Limits.ActiveRuns, Downloads: cfg.Limits.Downloads,
