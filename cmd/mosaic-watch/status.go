@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/config"
 	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/daemon"
@@ -69,11 +70,40 @@ skipped (superseded by a newer version of the file, a duplicate of processed con
 	if err != nil {
 		return err
 	}
+	rec, running, err := daemon.ReadHealth(ctx, st)
+	if err != nil {
+		return err
+	}
+	for input, why := range rec.Degraded {
+		if ov.Degraded == nil {
+			ov.Degraded = make(map[string]string)
+		}
+		ov.Degraded[names.Of(input)] = why
+	}
 	if *asJSON {
 		return printJSON(env.stdout, ov)
 	}
 	printOverview(env.stdout, cfg, ov)
+	printDegraded(env.stdout, cfg, rec, running)
 	return nil
+}
+
+// printDegraded lists the folders whose work waits, as the running daemon last recorded them.
+func printDegraded(w io.Writer, cfg *config.Config, rec daemon.HealthRecord, running bool) {
+	if !running || len(rec.Degraded) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nDegraded folders (their work waits; as the daemon saw them at %s):\n",
+		rec.At.Local().Format("15:04:05"))
+	for _, f := range cfg.Folders {
+		if why := rec.Degraded[f.Input]; why != "" {
+			fmt.Fprintf(w, "  %s: %s\n", shown(f.Name), shown(why))
+		}
+	}
+	if age := time.Since(rec.At); age > 3*time.Minute {
+		fmt.Fprintf(w, "  (no news from the daemon for %s: is it still running?)\n",
+			age.Round(time.Minute))
+	}
 }
 
 func printJSON(w io.Writer, v any) error {
