@@ -19,6 +19,7 @@ const (
 	outAttention                // a person must act
 	outSkip                     // the job no longer applies (file changed, vanished, duplicate)
 	outDefer                    // not an error: try again at a given time without counting an attempt
+	outWait                     // a folder of the job is away: the job waits for it, in memory
 )
 
 // jobError carries the decision a step made about its failure.
@@ -46,6 +47,18 @@ func transient(msg string, err error) error {
 }
 func deferUntil(t time.Time, msg string) error { return &jobError{out: outDefer, msg: msg, until: t} }
 
+// waitFolder makes the job wait until its degraded folder is back; why names the folder.
+func waitFolder(why string) error { return &jobError{out: outWait, msg: why} }
+
+// waitingFor reports why err makes a job wait for a folder.
+func waitingFor(err error) (string, bool) {
+	var je *jobError
+	if errors.As(err, &je) && je.out == outWait {
+		return je.msg, true
+	}
+	return "", false
+}
+
 // classify turns an error from a step into a decision. API errors are classified by the mosaic
 // package; anything unknown is treated as transient, because a retry is cheaper than a lost file.
 func (p *Pipeline) classify(err error) *jobError {
@@ -62,7 +75,16 @@ func (p *Pipeline) classify(err error) *jobError {
 		return &jobError{out: outDefer, msg: "waiting for a working API key", until: p.now().Add(p.opts.AuthRecheck), err: err}
 	case mosaic.IsRetryable(err):
 		if d, ok := mosaic.RetryAfter(err); ok && d > 0 {
-			p.gate.pauseFor(d, "Mosaic asked to slow down (Retry-After)")
+			if d > p.opts.MaxRetryAfter {
+				p.log.Warn("Retry-After is longer than the configured cap; waiting the cap instead",
+					"retry_after", d, "cap", p.opts.MaxRetryAfter)
+				d = p.opts.MaxRetryAfter
+			}
+			if !mosaic.IsTransfer(err) {
+				// The API itself asked to slow down: every call waits. A storage answer concerns
+				// one transfer, so only its job waits.
+				p.gate.pauseFor(d, "Mosaic asked to slow down (Retry-After)")
+			}
 			return &jobError{out: outDefer, msg: "rate limited", until: p.now().Add(d), err: err}
 		}
 		return &jobError{out: outRetry, msg: "temporary error", err: err}
@@ -86,6 +108,10 @@ func (p *Pipeline) fail(ctx context.Context, j *store.Job, err error) {
 	log := p.log.With("job", j.ID, "path", j.RelPath, "step", j.Step)
 	now := p.now()
 	msg := je.Error()
+	if je.out == outWait { // outside a stage worker nothing holds the job: look again later
+		je = &jobError{out: outDefer, msg: waitNote + je.msg, until: now.Add(p.opts.Recheck)}
+		msg = je.msg
+	}
 	switch je.out {
 	case outDefer:
 		j.NextAttemptAt = je.until

@@ -62,6 +62,8 @@ const (
 	DefaultUploads        = 2
 	DefaultActiveRuns     = 8
 	DefaultDownloads      = 2
+	DefaultRecheck        = 5 * time.Second
+	DefaultMaxRetryAfter  = 10 * time.Minute
 )
 
 // Options configures a Pipeline.
@@ -84,6 +86,13 @@ type Options struct {
 	Observer       Observer      // measurements for metrics; nil = none
 	Logger         *slog.Logger
 	Now            func() time.Time
+	// Recheck is how often every folder is checked (present, still mounted) and how long a job
+	// waits before it looks again at an output name another version of its file is writing
+	// (default 5s).
+	Recheck time.Duration
+	// MaxRetryAfter caps the pause a Retry-After answer can impose (default 10m): one proxy
+	// answering "Retry-After: 86400" must not stop all work for a day.
+	MaxRetryAfter time.Duration
 }
 
 // File is a finished file reported by the watcher.
@@ -103,6 +112,8 @@ type Pipeline struct {
 	st      store.Store
 	api     *mosaic.Client
 	folders map[string]*Folder
+	places  map[string]*place // every input, output and move_to folder, by path
+	health  health
 	now     func() time.Time
 
 	gate     *gate
@@ -144,6 +155,8 @@ func New(opts Options) (*Pipeline, error) {
 	setDefault(&opts.AuthRecheck, 30*time.Second)
 	setDefault(&opts.ReconcileAfter, DefaultReconcileAfter)
 	setDefault(&opts.ClaimEvery, time.Second)
+	setDefault(&opts.Recheck, DefaultRecheck)
+	setDefault(&opts.MaxRetryAfter, DefaultMaxRetryAfter)
 	setDefault(&opts.Retry.Base, DefaultRetryBase)
 	setDefault(&opts.Retry.Max, DefaultRetryMax)
 	setDefaultInt(&opts.Retry.MaxAttempts, DefaultRetryAttempts)
@@ -184,11 +197,15 @@ func New(opts Options) (*Pipeline, error) {
 		if f.AgentID == "" {
 			return nil, fmt.Errorf("pipeline: folder %q: no agent id", f.Name)
 		}
+		if (f.AfterSuccess == "move" && !filepath.IsAbs(f.AfterSuccessMoveTo)) || (f.AfterFailure == "move" && !filepath.IsAbs(f.AfterFailureMoveTo)) {
+			return nil, fmt.Errorf("pipeline: folder %q: a move needs an absolute move_to folder", f.Name)
+		}
 		if _, dup := p.folders[f.Input]; dup {
 			return nil, fmt.Errorf("pipeline: input %s configured twice", f.Input)
 		}
 		p.folders[f.Input] = f
 	}
+	p.addPlaces()
 	p.gate = newGate(p.now)
 	p.buildStages()
 	return p, nil
@@ -217,6 +234,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if err := p.countActiveRuns(ctx); err != nil {
 		return err
 	}
+	if err := p.preparePlaces(); err != nil {
+		return err
+	}
+	p.checkHealth()
 	p.cleanStaleTemps(ctx)
 
 	var wg sync.WaitGroup
@@ -224,7 +245,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.loop(ctx) }()
 	}
-	wg.Add(3)
+	wg.Add(4)
+	go func() { defer wg.Done(); p.healthLoop(ctx) }()
 	go func() { defer wg.Done(); p.pollLoop(ctx) }()
 	go func() { defer wg.Done(); p.heartbeatLoop(ctx) }()
 	go func() { defer wg.Done(); p.authLoop(ctx) }()
@@ -374,10 +396,6 @@ func (p *Pipeline) folderName(j *store.Job) string {
 		return f.Name
 	}
 	return j.Folder
-}
-
-func (p *Pipeline) sourcePath(f *Folder, j *store.Job) string {
-	return filepath.Join(f.Input, filepath.FromSlash(j.RelPath))
 }
 
 func (p *Pipeline) agentLock(agentID string) *sync.Mutex {

@@ -90,6 +90,7 @@ func (h *harness) start(tweak func(*pipeline.Options)) {
 		ClaimEvery:     20 * time.Millisecond,
 		AuthRecheck:    50 * time.Millisecond,
 		ReconcileAfter: 300 * time.Millisecond,
+		Recheck:        50 * time.Millisecond,
 		Lease:          3 * time.Second,
 		Retry:          pipeline.Retry{Base: 10 * time.Millisecond, Max: 100 * time.Millisecond, MaxAttempts: 6},
 		Logger:         slog.New(slog.NewTextHandler(testWriter{h.t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -164,7 +165,7 @@ func (h *harness) fileOf(rel string) pipeline.File {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return pipeline.File{Folder: h.folder.Input, Path: p, Rel: rel, Size: fi.Size(), ModTime: fi.ModTime(), FileID: "x"}
+	return pipeline.File{Folder: h.folder.Input, Path: p, Rel: rel, Size: fi.Size(), ModTime: fi.ModTime(), FileID: pipeline.FileIdentity(fi)}
 }
 
 // waitClosed waits until the newest job at rel is no longer open and returns it.

@@ -8,14 +8,16 @@ import (
 	"github.com/mosaic-watch/mosaic-watch/store"
 )
 
-// PrepareRetry resets a failed or attention job so the daemon works on it again, and returns
-// what will happen. Only a run that cannot go on (failed, cancelled, gone, or a start nobody
-// could confirm) is started anew: that costs credits, which is why it only happens on request.
-// A run blocked for credits is resumed, a run that is still fine is followed again, and a
-// finished run's outputs are downloaded again, all without a new run.
+// PrepareRetry resets a failed, skipped or attention job so the daemon works on it again, and
+// returns what will happen. A skipped job (a file that vanished or changed, or whose share was
+// away) is looked at again from the step where it stopped. Only a run that cannot go on
+// (failed, cancelled, gone, or a start nobody could confirm) is started anew: that costs
+// credits, which is why it only happens on request. A run blocked for credits is resumed, a run
+// that is still fine is followed again, and a finished run's outputs are downloaded again, all
+// without a new run.
 func PrepareRetry(j *store.Job, now time.Time) (string, error) {
 	switch j.Status {
-	case store.StatusFailed, store.StatusAttention:
+	case store.StatusFailed, store.StatusAttention, store.StatusSkipped:
 	default:
 		return "", fmt.Errorf("job %d (%s) is %s: nothing to retry", j.ID, j.RelPath, j.Status)
 	}
@@ -39,6 +41,9 @@ func PrepareRetry(j *store.Job, now time.Time) (string, error) {
 				what = "downloading the outputs of run " + j.RunID + " again"
 			}
 		}
+	}
+	if j.Status == store.StatusSkipped {
+		j.Note = ""
 	}
 	j.Status = store.StatusActive
 	j.Attempts = 0

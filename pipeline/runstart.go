@@ -40,6 +40,13 @@ func (p *Pipeline) stepStartRun(ctx context.Context, j *store.Job) error {
 	if err != nil {
 		return err
 	}
+	if j.Step == store.StepFinalized {
+		// A folder that is away takes no new runs: their outputs could not be written. (A start
+		// already under way is still settled: that only reads Mosaic.)
+		if err := p.folderReady(f); err != nil {
+			return err
+		}
+	}
 	lock := p.agentLock(j.AgentID)
 	lock.Lock()
 	defer lock.Unlock()
@@ -110,9 +117,9 @@ func (p *Pipeline) stepStartRun(ctx context.Context, j *store.Job) error {
 // checkSourceForRun is checkSource for a file that is already uploaded: a vanished source is
 // fine (the upload is complete), a changed one is not run.
 func (p *Pipeline) checkSourceForRun(f *Folder, j *store.Job) (bool, error) {
-	_, err := p.checkSource(j, p.sourcePath(f, j))
+	_, err := p.statSource(f, j)
 	if err != nil {
-		if je, ok := err.(*jobError); ok && je.out == outSkip && je.msg == "the source file disappeared before it was uploaded" {
+		if je, ok := err.(*jobError); ok && je.out == outSkip && je.msg == msgGone {
 			return false, nil
 		}
 		return false, err

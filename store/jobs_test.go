@@ -515,3 +515,20 @@ func TestReopenOnlyAnUnchangedClosedJob(t *testing.T) {
 		t.Fatalf("job after the stale Reopen: %s at %s", got.Status, got.Step)
 	}
 }
+
+// A skipped job (a file that vanished while its share was away) can be asked to run again.
+func TestReopenSkippedJob(t *testing.T) {
+	s := openTest(t)
+	ctx := testCtx(t)
+	j := mustAdd(t, s, newJob("/in", "s.mov"), t0)
+	j.Status, j.Note = StatusSkipped, "the source file disappeared"
+	mustSave(t, s, &j, "skipped")
+	got := *mustGet(t, s, j.ID)
+	got.Status, got.Note = StatusActive, ""
+	if err := s.Reopen(ctx, &got, "retry"); err != nil {
+		t.Fatalf("Reopen of a skipped job = %v", err)
+	}
+	if g := mustGet(t, s, j.ID); g.Status != StatusActive {
+		t.Fatalf("status %s after Reopen", g.Status)
+	}
+}

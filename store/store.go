@@ -151,8 +151,9 @@ type Store interface {
 	// sets UpdatedAt) and appends one history event (job.Step, job.Status, msg) in one IMMEDIATE
 	// transaction. It fails with ErrLost unless the stored owner equals job.Owner or is empty.
 	Save(ctx context.Context, job *Job, msg string) error
-	// Reopen is Save for a job read while failed or needing attention (a retry request): it
-	// writes only if the job still is and is unchanged since it was read, else ErrChanged.
+	// Reopen is Save for a job read while failed, skipped or needing attention (a retry
+	// request): it writes only if the job still is and is unchanged since it was read, else
+	// ErrChanged.
 	Reopen(ctx context.Context, job *Job, msg string) error
 	// SaveDurable is Save whose commit is on stable storage when it returns (synchronous=FULL for that
 	// commit, or an explicit checkpoint/sync). Used right before a run start.

@@ -2,6 +2,7 @@ package watcher
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -438,4 +439,36 @@ func TestRootGivenAsSymlink(t *testing.T) {
 		writeFile(t, filepath.Join(real, "sub", "after.mp4"), validMP4(2))
 		h.waitKind(Ready, "sub/after.mp4")
 	})
+}
+
+// Reported states of files that went away are forgotten after a while: with after_success
+// move or delete every processed file vanishes, and the memory must not grow with them.
+func TestPastReadyIsPruned(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	root, outer := filepath.Join(base, "in"), filepath.Join(base, "outside")
+	os.MkdirAll(root, 0o755)
+	os.MkdirAll(outer, 0o755)
+	h := startTweaked(t, root, outer, ModePoll, func(w *Watcher) { w.pastReadyTTL = time.Second })
+	var rels []string
+	for i := range 5 {
+		rel := fmt.Sprintf("f%d.mp4", i)
+		rels = append(rels, rel)
+		writeFile(t, h.path(rel), validMP4(10+i))
+	}
+	for _, rel := range rels {
+		h.waitKind(Ready, rel)
+	}
+	for _, rel := range rels {
+		if err := os.Remove(h.path(rel)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, rel := range rels {
+		h.waitKind(Vanished, rel)
+	}
+	if n := h.w.pastReadySize.Load(); n == 0 {
+		t.Fatal("the vanished files' reported states were not kept at all")
+	}
+	h.waitCond(func() bool { return h.w.pastReadySize.Load() == 0 }, "pastReady to be pruned")
 }

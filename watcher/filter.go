@@ -11,7 +11,7 @@ var DefaultInclude = []string{"**/*.mp4", "**/*.mov", "**/*.m4v", "**/*.mkv", "*
 
 // DefaultExclude lists names that are never reported: hidden files and folders,
 // partial/temp names of browsers, editors and transfer tools, OS and NAS
-// clutter, sync-tool internals and our own temp names. Patterns without a "/"
+// clutter, sync-tool internals and our own temp and lock names. Patterns without a "/"
 // match any path component, so excluded folders are not descended into. They
 // match case-insensitively.
 var DefaultExclude = []string{
@@ -19,7 +19,7 @@ var DefaultExclude = []string{
 	"*.part", "*.partial", "*.filepart", "*.crdownload", "*.download", "*.tmp",
 	".DS_Store", "._*", "Thumbs.db", "desktop.ini", "@eaDir", "#recycle",
 	".syncthing.*", "~syncthing~*", ".stfolder", ".nfs*", ".fuse_hidden*",
-	"*.mosaic-partial",
+	"*.mosaic-partial", ".mosaic-watch.lock",
 }
 
 // filter decides which relative paths of a root are candidates. Default

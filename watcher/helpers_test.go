@@ -56,6 +56,12 @@ func startWatcher(t *testing.T, mode Mode, opts ...rootOpt) *harness {
 // startOn starts a watcher on an existing root (files may already be there).
 func startOn(t *testing.T, root, outer string, mode Mode, opts ...rootOpt) *harness {
 	t.Helper()
+	return startTweaked(t, root, outer, mode, nil, opts...)
+}
+
+// startTweaked is startOn with tweak applied to the Watcher before it runs.
+func startTweaked(t *testing.T, root, outer string, mode Mode, tweak func(*Watcher), opts ...rootOpt) *harness {
+	t.Helper()
 	r := Root{Path: root, Recursive: true, Settle: testSettle, Mode: mode, PollInterval: testPoll, IncompleteAfter: testIncomplete}
 	for _, o := range opts {
 		o(&r)
@@ -63,6 +69,9 @@ func startOn(t *testing.T, root, outer string, mode Mode, opts ...rootOpt) *harn
 	w, err := New(Options{Roots: []Root{r}, DegradedRecheck: 200 * time.Millisecond, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if tweak != nil {
+		tweak(w)
 	}
 	h := &harness{t: t, w: w, root: root, outer: outer, runErr: make(chan error, 1), notify: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())

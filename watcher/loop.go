@@ -21,9 +21,10 @@ type loop struct {
 	queue     []checkJob
 	qhead     int
 	untracked map[untrackedKey]*untrackedCheck
-	pastReady map[readyKey]struct{} // Ready keys reported earlier that are no longer current
+	pastReady map[readyKey]stamp // Ready keys reported earlier that are no longer current, and since when
 	timer     *time.Timer
 	timerAt   time.Time
+	nextProbe time.Time // next look at every healthy root's identity
 }
 
 type untrackedKey struct {
@@ -37,7 +38,7 @@ func newLoop(w *Watcher) *loop {
 	return &loop{
 		w:         w,
 		untracked: map[untrackedKey]*untrackedCheck{},
-		pastReady: map[readyKey]struct{}{},
+		pastReady: map[readyKey]stamp{},
 	}
 }
 
@@ -88,6 +89,9 @@ func (l *loop) armTimer(now time.Time) {
 			at = r.nextScan
 		}
 	}
+	if !l.nextProbe.IsZero() && (at.IsZero() || l.nextProbe.Before(at)) {
+		at = l.nextProbe
+	}
 	if at.IsZero() || at.Equal(l.timerAt) {
 		return
 	}
@@ -116,6 +120,16 @@ func (l *loop) dispatchDue(now time.Time) {
 	for _, r := range l.w.roots {
 		if !r.scanning && !r.nextScan.IsZero() && !r.nextScan.After(now) {
 			l.startScan(r)
+		}
+	}
+	if !now.Before(l.nextProbe) {
+		l.nextProbe = now.Add(l.w.opts.DegradedRecheck)
+		for _, r := range l.w.roots {
+			if r.healthy && !r.scanning && !r.probing {
+				r.probing = true
+				l.w.wg.Add(1)
+				go l.w.probeRoot(l.ctx, r, r.mountKnown && r.mountPoint)
+			}
 		}
 	}
 }
@@ -161,7 +175,7 @@ func (l *loop) requestScan(r *rootState, at time.Time) {
 func (l *loop) startScan(r *rootState) {
 	r.scanning, r.scanAgain, r.nextScan = true, false, time.Time{}
 	r.scanGen++
-	spec := scanSpec{gen: r.scanGen, mode: r.mode, prevRootID: r.rootID}
+	spec := scanSpec{gen: r.scanGen, mode: r.mode, prevRootID: r.rootID, mountPoint: r.mountKnown && r.mountPoint}
 	l.w.wg.Add(1)
 	go l.w.scanRoot(l.ctx, r, spec)
 }
@@ -176,6 +190,12 @@ func (l *loop) onScanStart(res result) {
 			l.emit(Event{Kind: Health, Root: r.cfg.Path, Path: r.clean, Healthy: false, Reason: res.reason})
 		}
 		return
+	}
+	if !r.mountKnown {
+		r.mountKnown, r.mountPoint = true, res.mount
+		if res.mount {
+			l.w.log.Info("watcher: root is a mount point; it is degraded whenever it is not mounted", "root", r.cfg.Path)
+		}
 	}
 	if res.mode != "" && res.mode != r.mode {
 		r.mode = res.mode
@@ -204,6 +224,7 @@ func (l *loop) onScanDone(res result) {
 	r := res.root
 	r.scanning = false
 	now := time.Now()
+	l.prunePastReady(now)
 	if res.ok && r.healthy {
 		if fn := l.w.onScanDone; fn != nil {
 			fn(r.cfg.Path, res.took, res.files)
@@ -287,6 +308,11 @@ func (l *loop) onResult(res result) {
 		close(res.ack) // the scan may now add watches: hints will find the root healthy
 	case resScanDone:
 		l.onScanDone(res)
+	case resRootProbe:
+		r.probing = false
+		if r.healthy && !r.scanning && (!res.ok || res.rootID != r.rootID) {
+			l.requestScan(r, time.Now()) // the scan decides: degraded, or replaced and rescanned
+		}
 	case resFallback:
 		if r.mode != ModePoll {
 			r.mode = ModePoll
@@ -374,7 +400,7 @@ func (l *loop) apply(t *tracked, o *observation, now stamp) {
 			t.firstSeen, t.incompleteSent = at, false
 		}
 		if t.ready {
-			l.pastReady[t.key()] = struct{}{} // reported; a return to it is not new
+			l.rememberReady(t) // reported; a return to it is not new
 			t.ready = false
 			l.w.pending.Add(1)
 		}
@@ -458,10 +484,32 @@ func (l *loop) drop(t *tracked) {
 	l.heap.remove(t)
 	delete(t.root.files, t.rel)
 	if t.ready {
-		l.pastReady[t.key()] = struct{}{}
+		l.rememberReady(t)
 	} else {
 		l.w.pending.Add(-1)
 	}
+}
+
+// defaultPastReadyTTL bounds how long pastReady remembers a state. It only spares a
+// duplicate Ready for a file that returns to a state reported before (the store ignores a
+// file it knows), so forgetting is safe; keeping forever is not: with after_success move or
+// delete every processed file ends there.
+const defaultPastReadyTTL = time.Hour
+
+func (l *loop) rememberReady(t *tracked) {
+	l.pastReady[t.key()] = l.w.stamp(time.Now())
+	l.w.pastReadySize.Store(int64(len(l.pastReady)))
+}
+
+// prunePastReady forgets states remembered longer than the TTL.
+func (l *loop) prunePastReady(now time.Time) {
+	cutoff := l.w.stamp(now.Add(-l.w.pastReadyTTL))
+	for k, at := range l.pastReady {
+		if at < cutoff {
+			delete(l.pastReady, k)
+		}
+	}
+	l.w.pastReadySize.Store(int64(len(l.pastReady)))
 }
 
 func (l *loop) emitFile(k Kind, t *tracked, reason string) {

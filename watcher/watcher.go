@@ -35,6 +35,8 @@ type Watcher struct {
 	dropEvents    atomic.Bool
 	droppedEvents atomic.Int64
 	onScanDone    func(root string, took time.Duration, files int)
+	pastReadyTTL  time.Duration // how long a reported state that stopped being current is remembered
+	pastReadySize atomic.Int64  // entries in the loop's pastReady (observed by tests)
 }
 
 // hint is an fsnotify event or error, turned into "look at this path".
@@ -61,6 +63,8 @@ func New(opts Options) (*Watcher, error) {
 		hints:   make(chan hint, 4096),
 		results: make(chan result, 64),
 		work:    make(chan checkJob),
+
+		pastReadyTTL: defaultPastReadyTTL,
 	}
 	for i, r := range o.Roots {
 		w.roots = append(w.roots, newRootState(i, r))
@@ -131,6 +135,9 @@ type rootState struct {
 	healthKnown bool
 	healthy     bool
 	rootID      string
+	mountKnown  bool // whether the root is a mount point was recorded (first healthy scan)
+	mountPoint  bool
+	probing     bool // a probeRoot is under way
 	mode        Mode // effective mode once resolved (events or poll)
 	scanning    bool
 	scanAgain   bool

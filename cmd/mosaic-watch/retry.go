@@ -17,7 +17,8 @@ Make failed jobs, and jobs that need attention, run again. A job whose Mosaic ru
 cancelled or is gone starts a NEW run (this costs credits, which is why the daemon never does
 it on its own). A run blocked for credits is resumed (add credits first), a run that is still
 fine is followed again, a finished run's outputs are downloaded again, and other jobs retry
-the step that failed.
+the step that failed. A skipped job (say, a file that was gone while its share was away) is
+looked at again when named by JOB or PATH; --failed leaves skipped jobs alone.
 Works while the daemon runs: it picks the jobs up within a second or two.`)
 	configPath := configFlag(fs)
 	failed := fs.Bool("failed", false, "retry every failed job and every job that needs attention")
@@ -53,19 +54,20 @@ Works while the daemon runs: it picks the jobs up within a second or two.`)
 		what, err := pipeline.PrepareRetry(j, time.Now())
 		if err != nil {
 			if !*failed {
-				fmt.Fprintf(env.stdout, "#%d %s: %v\n", j.ID, j.RelPath, err)
+				fmt.Fprintf(env.stdout, "#%d %s: %s\n", j.ID, shown(j.RelPath), shown(err.Error()))
 			}
 			continue
 		}
 		if err := st.Reopen(ctx, j, "retry requested: "+what); errors.Is(err, store.ErrChanged) {
 			fmt.Fprintf(env.stdout, "#%d %s: changed meanwhile (retried already?); left alone\n",
-				j.ID, j.RelPath)
+				j.ID, shown(j.RelPath))
 			continue
 		} else if err != nil {
 			return fmt.Errorf("job %d: %w", j.ID, err)
 		}
 		n++
-		fmt.Fprintf(env.stdout, "#%d %s/%s: %s\n", j.ID, names.Of(j.Folder), j.RelPath, what)
+		fmt.Fprintf(env.stdout, "#%d %s/%s: %s\n", j.ID, shown(names.Of(j.Folder)), shown(j.RelPath),
+			shown(what))
 	}
 	fmt.Fprintf(env.stdout, "%d job(s) queued again\n", n)
 	return nil

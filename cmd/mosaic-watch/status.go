@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/config"
 	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/daemon"
@@ -69,11 +70,40 @@ skipped (superseded by a newer version of the file, a duplicate of processed con
 	if err != nil {
 		return err
 	}
+	rec, running, err := daemon.ReadHealth(ctx, st)
+	if err != nil {
+		return err
+	}
+	for input, why := range rec.Degraded {
+		if ov.Degraded == nil {
+			ov.Degraded = make(map[string]string)
+		}
+		ov.Degraded[names.Of(input)] = why
+	}
 	if *asJSON {
 		return printJSON(env.stdout, ov)
 	}
 	printOverview(env.stdout, cfg, ov)
+	printDegraded(env.stdout, cfg, rec, running)
 	return nil
+}
+
+// printDegraded lists the folders whose work waits, as the running daemon last recorded them.
+func printDegraded(w io.Writer, cfg *config.Config, rec daemon.HealthRecord, running bool) {
+	if !running || len(rec.Degraded) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nDegraded folders (their work waits; as the daemon saw them at %s):\n",
+		rec.At.Local().Format("15:04:05"))
+	for _, f := range cfg.Folders {
+		if why := rec.Degraded[f.Input]; why != "" {
+			fmt.Fprintf(w, "  %s: %s\n", shown(f.Name), shown(why))
+		}
+	}
+	if age := time.Since(rec.At); age > 3*time.Minute {
+		fmt.Fprintf(w, "  (no news from the daemon for %s: is it still running?)\n",
+			age.Round(time.Minute))
+	}
 }
 
 func printJSON(w io.Writer, v any) error {
@@ -151,7 +181,7 @@ func printOverview(w io.Writer, cfg *config.Config, ov *jobview.Overview) {
 	fmt.Fprintln(tw, "FOLDER\tACTIVE\tRETRYING\tATTENTION\tFAILED\tDONE\tSKIPPED")
 	for _, f := range cfg.Folders {
 		c := ov.CountsByInput[f.Input]
-		fmt.Fprintf(tw, "%s", f.Name)
+		fmt.Fprintf(tw, "%s", shown(f.Name))
 		for _, s := range jobview.States {
 			fmt.Fprintf(tw, "\t%d", c[s])
 		}
@@ -164,7 +194,7 @@ func printOverview(w io.Writer, cfg *config.Config, ov *jobview.Overview) {
 		}
 		fmt.Fprintf(w, "\n%s:\n", title)
 		for _, v := range jobs {
-			fmt.Fprintf(w, "  #%-5d %s/%s  %s\n", v.ID, v.Folder, v.Path, line(v))
+			fmt.Fprintf(w, "  #%-5d %s/%s  %s\n", v.ID, shown(v.Folder), shown(v.Path), shown(line(v)))
 		}
 	}
 	section("In progress", ov.Active, func(v jobview.Job) string {
@@ -195,24 +225,24 @@ func printOverview(w io.Writer, cfg *config.Config, ov *jobview.Overview) {
 // printHistory prints jobs with their history for people.
 func printHistory(w io.Writer, views []jobview.Job) {
 	for _, v := range views {
-		fmt.Fprintf(w, "Job #%d  %s/%s  (%s)\n", v.ID, v.Folder, v.Path, humanSize(v.Size))
-		fmt.Fprintf(w, "  state:   %s — %s\n", v.Status, v.Doing)
+		fmt.Fprintf(w, "Job #%d  %s/%s  (%s)\n", v.ID, shown(v.Folder), shown(v.Path), humanSize(v.Size))
+		fmt.Fprintf(w, "  state:   %s — %s\n", v.Status, shown(v.Doing))
 		if v.Error != "" {
-			fmt.Fprintf(w, "  reason:  %s\n", v.Error)
+			fmt.Fprintf(w, "  reason:  %s\n", shown(v.Error))
 		}
 		if v.Note != "" {
-			fmt.Fprintf(w, "  note:    %s\n", v.Note)
+			fmt.Fprintf(w, "  note:    %s\n", shown(v.Note))
 		}
 		if v.RunID != "" {
 			fmt.Fprintf(w, "  run:     %s (%s)\n", v.RunID, v.RunStatus)
 		}
 		for _, o := range v.Outputs {
-			fmt.Fprintf(w, "  output:  %s\n", o)
+			fmt.Fprintf(w, "  output:  %s\n", shown(o))
 		}
 		fmt.Fprintln(w, "  history:")
 		for _, e := range v.History {
 			fmt.Fprintf(w, "    %s  %-16s %-9s %s\n", e.At.Local().Format("2006-01-02 15:04:05"),
-				e.Step, e.Status, e.Message)
+				e.Step, e.Status, shown(e.Message))
 		}
 		fmt.Fprintln(w)
 	}

@@ -25,7 +25,9 @@ type Config struct {
 	PollInterval time.Duration // mosaic.poll_interval: how often running runs are checked
 	// ReconcileAfter is mosaic.reconcile_after: after a lost run start, "no run listed" is
 	// trusted only this long after the attempt.
-	ReconcileAfter  time.Duration
+	ReconcileAfter time.Duration
+	// MaxRetryAfter is mosaic.max_retry_after: the longest pause a Retry-After answer imposes.
+	MaxRetryAfter   time.Duration
 	UploadAPI       mosaic.UploadAPI // mosaic.upload_api
 	StateDir        string           // state_dir; created by the daemon, not by Load
 	LogLevel        slog.Level       // log.level: debug, info, warn or error

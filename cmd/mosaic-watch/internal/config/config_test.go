@@ -460,6 +460,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		APIKey:          "mk_test_secret_value",
 		PollInterval:    10 * time.Second,
 		ReconcileAfter:  2 * time.Minute,
+		MaxRetryAfter:   10 * time.Minute,
 		UploadAPI:       "uploads",
 		StateDir:        DefaultStateDir(),
 		LogLevel:        slog.LevelInfo,

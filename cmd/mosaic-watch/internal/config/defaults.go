@@ -28,6 +28,7 @@ func defaults() *Config {
 		BaseURL:        mosaic.DefaultBaseURL,
 		PollInterval:   pipeline.DefaultPollInterval,
 		ReconcileAfter: pipeline.DefaultReconcileAfter,
+		MaxRetryAfter:  pipeline.DefaultMaxRetryAfter,
 		UploadAPI:      mosaic.UploadsAPI,
 		StateDir:       DefaultStateDir(),
 		LogLevel:       slog.LevelInfo,

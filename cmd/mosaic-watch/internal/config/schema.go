@@ -18,7 +18,7 @@ var (
 	topKeys = []string{"mosaic", "state_dir", "log", "limits", "shutdown_timeout", "scan_interval",
 		"retry", "defaults", "folders", "http", "webhook"}
 	mosaicKeys = []string{"base_url", "api_key", "api_key_file", "poll_interval", "reconcile_after",
-		"upload_api"}
+		"max_retry_after", "upload_api"}
 	logKeys           = []string{"level", "format"}
 	limitsKeys        = []string{"uploads", "active_runs", "downloads"}
 	retryKeys         = []string{"base", "max", "attempts"}
@@ -138,6 +138,10 @@ func (l *loader) walkMosaic(n *yaml.Node, p string) {
 		case "reconcile_after":
 			if d, ok := l.duration(v, p, minInterval, 0); ok {
 				c.ReconcileAfter = d
+			}
+		case "max_retry_after":
+			if d, ok := l.duration(v, p, minInterval, 0); ok {
+				c.MaxRetryAfter = d
 			}
 		case "upload_api":
 			if s, ok := enumOf(l, v, p, uploadAPIs); ok {

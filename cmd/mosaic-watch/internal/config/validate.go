@@ -27,6 +27,7 @@ func (l *loader) validate() {
 		l.validateFolder(&l.folders[i])
 	}
 	l.validateOverlaps()
+	l.validateLoops()
 	for _, src := range l.folders {
 		l.cfg.Folders = append(l.cfg.Folders, src.f)
 	}

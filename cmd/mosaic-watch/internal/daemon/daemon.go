@@ -5,11 +5,8 @@ package daemon
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -38,38 +35,57 @@ type Daemon struct {
 	metrics *metrics
 	http    *httpapi.Server // nil unless http.listen is set
 
+	owner      string                 // this process's instance id (job leases, locks)
+	stateLock  *pipeline.FolderLock   // held for the daemon's life
+	inputLocks []*pipeline.FolderLock // one per served input that can carry a lock
+	refused    map[string]string      // input -> why it is not served (another instance has it)
+	served     []config.Folder        // the folders this process watches and processes
+
 	healthMu sync.Mutex
 	health   map[string]string // folder input -> reason it is degraded ("" = healthy)
 }
 
-// New opens the state database and builds every part from cfg; it binds http.listen, so a
-// taken port fails here. It starts no work. version names the build in logs, on the dashboard
-// and in the client's User-Agent.
+// New locks the state folder and the input folders, opens the state database and builds every
+// part from cfg; it binds http.listen, so a taken port fails here. It starts no work. version
+// names the build in logs, on the dashboard and in the client's User-Agent. A state folder
+// another process uses gives an *AlreadyRunningError.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger, version string) (
 	*Daemon, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create state_dir: %w", err)
 	}
+	d := &Daemon{cfg: cfg, log: log, version: version, owner: newInstanceID(),
+		health: make(map[string]string), refused: make(map[string]string), metrics: newMetrics()}
+	holder := holderFor(cfg, d.owner)
+	lock, err := lockState(cfg.StateDir, holder)
+	if err != nil {
+		return nil, err
+	}
+	d.stateLock = lock
 	st, err := store.Open(ctx, filepath.Join(cfg.StateDir, DBFileName), store.Options{Logger: log})
 	if err != nil {
+		d.unlock()
 		return nil, fmt.Errorf("open the state database: %w", err)
 	}
-	d := &Daemon{cfg: cfg, log: log, version: version, store: st, health: make(map[string]string),
-		metrics: newMetrics()}
-	if err := d.wire(ctx); err != nil {
-		st.Close()
-		return nil, err
+	d.store = st
+	fail := func(err error) (*Daemon, error) { st.Close(); d.unlock(); return nil, err }
+	if err := d.takeOver(ctx, st); err != nil {
+		return fail(err)
+	}
+	if d.served, err = d.lockInputs(holder); err != nil {
+		return fail(err)
+	}
+	if err := d.wire(); err != nil {
+		return fail(err)
 	}
 	return d, nil
 }
 
-// wire builds the client, watcher, pipeline and HTTP surface on the open store.
-func (d *Daemon) wire(ctx context.Context) error {
+// wire builds the client, watcher, pipeline and HTTP surface on the open store, for the
+// folders this process serves.
+func (d *Daemon) wire() error {
 	cfg := d.cfg
-	owner, err := instanceID(ctx, d.store)
-	if err != nil {
-		return err
-	}
+	var err error
 	d.client, err = mosaic.New(mosaic.Options{
 		BaseURL: cfg.BaseURL, APIKey: cfg.APIKey, UserAgent: "mosaic-watch/" + d.version,
 		Logger: d.log, OnResponse: d.metrics.apiResponse,
@@ -77,10 +93,10 @@ func (d *Daemon) wire(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	roots := make([]watcher.Root, len(cfg.Folders))
-	folders := make([]pipeline.Folder, len(cfg.Folders))
-	for i := range cfg.Folders {
-		roots[i], folders[i] = cfg.Folders[i].WatchRoot(), cfg.Folders[i].PipelineFolder()
+	roots := make([]watcher.Root, len(d.served))
+	folders := make([]pipeline.Folder, len(d.served))
+	for i := range d.served {
+		roots[i], folders[i] = d.served[i].WatchRoot(), d.served[i].PipelineFolder()
 	}
 	d.watcher, err = watcher.New(watcher.Options{
 		Roots: roots, ScanInterval: cfg.ScanInterval, Logger: d.log,
@@ -92,10 +108,11 @@ func (d *Daemon) wire(ctx context.Context) error {
 		Folders:        folders,
 		Store:          d.store,
 		Client:         d.client,
-		Owner:          owner,
+		Owner:          d.owner,
 		UploadAPI:      cfg.UploadAPI,
 		PollInterval:   cfg.PollInterval,
 		ReconcileAfter: cfg.ReconcileAfter,
+		MaxRetryAfter:  cfg.MaxRetryAfter,
 		CallbackURL:    cfg.WebhookPublicURL,
 		Limits: pipeline.Limits{
 			Uploads: cfg.Limits.Uploads, ActiveRuns: cfg.Limits.ActiveRuns, Downloads: cfg.Limits.Downloads,
@@ -141,7 +158,7 @@ func (d *Daemon) Store() store.Store { return d.store }
 func (d *Daemon) Run(ctx context.Context) error {
 	cfg, log := d.cfg, d.log
 	log.Info("mosaic-watch started", "version", d.version, "config", cfg.File,
-		"folders", len(cfg.Folders), "state_dir", cfg.StateDir, "api", mosaic.RedactURL(cfg.BaseURL))
+		"folders", len(d.served), "state_dir", cfg.StateDir, "api", mosaic.RedactURL(cfg.BaseURL))
 
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
@@ -158,6 +175,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	})
 	wg.Go(func() { d.intake(workCtx) })
+	wg.Go(func() { d.publishHealth(workCtx) })
 	if d.http != nil {
 		wg.Go(func() { d.http.Serve(workCtx) })
 	}
@@ -181,32 +199,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return runErr
 }
 
-// Close releases the database and an HTTP address Run never served.
+// Close releases the database, an HTTP address Run never served, and the folder locks.
 func (d *Daemon) Close() error {
 	if d.http != nil {
 		d.http.Close()
 	}
-	return d.store.Close()
-}
-
-// instanceID is this state directory's stable owner name for job leases, so a restarted daemon
-// takes back its own unfinished jobs at once.
-func instanceID(ctx context.Context, st store.Store) (string, error) {
-	id, err := st.GetMeta(ctx, "instance_id")
-	if err != nil {
-		return "", fmt.Errorf("read instance id: %w", err)
-	}
-	if id != "" {
-		return id, nil
-	}
-	host, _ := os.Hostname()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	id = host + "-" + hex.EncodeToString(b[:])
-	if err := st.SetMeta(ctx, "instance_id", id); err != nil {
-		return "", fmt.Errorf("save instance id: %w", err)
-	}
-	return id, nil
+	err := d.store.Close()
+	d.unlock()
+	return err
 }
 
 // intakeBatch bounds how many ready files are recorded in one database write.
@@ -297,11 +297,4 @@ func (d *Daemon) setHealth(root string, healthy bool, reason string) {
 	case healthy && seen && prev != "":
 		d.log.Info("folder is available again", "folder", root)
 	}
-}
-
-// folderHealth copies the watcher's folder health: input -> reason it is degraded ("" = healthy).
-func (d *Daemon) folderHealth() map[string]string {
-	d.healthMu.Lock()
-	defer d.healthMu.Unlock()
-	return maps.Clone(d.health)
 }

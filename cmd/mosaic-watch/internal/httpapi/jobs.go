@@ -37,7 +37,19 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 
 // overview is the overview `status --json` prints, so the API, the dashboard and the CLI agree.
 func (s *Server) overview(ctx context.Context) (*jobview.Overview, error) {
-	return jobview.Load(ctx, s.opts.Jobs, s.names, false)
+	ov, err := jobview.Load(ctx, s.opts.Jobs, s.names, false)
+	if err != nil {
+		return nil, err
+	}
+	for input, why := range s.folderHealth() {
+		if why != "" {
+			if ov.Degraded == nil {
+				ov.Degraded = make(map[string]string)
+			}
+			ov.Degraded[s.names.Of(input)] = why
+		}
+	}
+	return ov, nil
 }
 
 // handleJobs: GET /api/jobs?state=failed,attention&folder=NAME&path=sub/dir&limit=50&offset=100

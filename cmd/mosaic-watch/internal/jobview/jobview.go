@@ -51,6 +51,11 @@ type Overview struct {
 	Attention []Job `json:"attention"`
 	Failed    []Job `json:"failed"`
 	Finished  []Job `json:"finished"`
+
+	// Degraded names the folders whose work waits, by folder name, with why (an input, output
+	// or move_to folder missing or not mounted, or the folder served by another instance). Only
+	// the running daemon knows; Load leaves it empty.
+	Degraded map[string]string `json:"degraded_folders,omitempty"`
 }
 
 // States lists the job states in the order they are shown.
