@@ -84,6 +84,10 @@ func fullJob(j Job) Job {
 	j.VideoID = "vid-1"
 	j.RunID = "run-1"
 	j.RunStartAt = t0.Add(-time.Minute)
+	j.RunWindowFrom = t0.Add(-3*time.Minute - 1500*time.Millisecond)
+	j.RunWindowTo = t0.Add(-3*time.Minute + 700*time.Millisecond)
+	j.RunParams = "sha256:0f1e"
+	j.CopyOf = 41
 	j.RunStatus = "running"
 	j.RunMessage = "2/3 nodes"
 	j.Outputs = []Output{

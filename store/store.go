@@ -77,7 +77,13 @@ type Job struct {
 	UploadAPI     string
 	VideoID       string
 	RunID         string
-	RunStartAt    time.Time // when the run start was attempted (reconciliation window)
+	RunStartAt    time.Time // when the run start was attempted (this machine's clock)
+	// RunWindowFrom and RunWindowTo bound, in Mosaic's clock, when a run created by the last
+	// start attempt was stamped (started_at); RunWindowTo is zero while the answer is awaited.
+	RunWindowFrom time.Time
+	RunWindowTo   time.Time
+	RunParams     string // fingerprint of the agent and run parameters of the run (see pipeline)
+	CopyOf        int64  // the job whose outputs this job reuses instead of running; 0 = none
 	RunStatus     string
 	RunMessage    string
 	Outputs       []Output // JSON column
