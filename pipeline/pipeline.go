@@ -110,9 +110,8 @@ type Pipeline struct {
 	byStep   map[store.Step]*stage
 	pollWake chan struct{}
 
-	agentMu       sync.Mutex
-	agentLocks    map[string]*sync.Mutex
-	settledAgents map[string]bool // agents with no job left in "starting run" outside a worker
+	agentMu sync.Mutex
+	agents  map[string]*agentState
 
 	runsMu     sync.Mutex
 	activeRuns int
@@ -165,16 +164,15 @@ func New(opts Options) (*Pipeline, error) {
 		opts.Observer = nopObserver{}
 	}
 	p := &Pipeline{
-		opts:          opts,
-		log:           opts.Logger,
-		st:            opts.Store,
-		api:           opts.Client,
-		folders:       make(map[string]*Folder),
-		now:           opts.Now,
-		pollWake:      make(chan struct{}, 1),
-		agentLocks:    make(map[string]*sync.Mutex),
-		settledAgents: make(map[string]bool),
-		progress:      make(map[int64]Progress),
+		opts:     opts,
+		log:      opts.Logger,
+		st:       opts.Store,
+		api:      opts.Client,
+		folders:  make(map[string]*Folder),
+		now:      opts.Now,
+		pollWake: make(chan struct{}, 1),
+		agents:   make(map[string]*agentState),
+		progress: make(map[int64]Progress),
 	}
 	for i := range opts.Folders {
 		f := &opts.Folders[i]
@@ -378,15 +376,4 @@ func (p *Pipeline) folderName(j *store.Job) string {
 
 func (p *Pipeline) sourcePath(f *Folder, j *store.Job) string {
 	return filepath.Join(f.Input, filepath.FromSlash(j.RelPath))
-}
-
-func (p *Pipeline) agentLock(agentID string) *sync.Mutex {
-	p.agentMu.Lock()
-	defer p.agentMu.Unlock()
-	m, ok := p.agentLocks[agentID]
-	if !ok {
-		m = new(sync.Mutex)
-		p.agentLocks[agentID] = m
-	}
-	return m
 }

@@ -41,10 +41,12 @@ func (p *Pipeline) pollOnce(ctx context.Context) {
 		return
 	}
 	// Resynchronize the in-memory count of active runs: the runs being followed plus the starts
-	// in flight.
-	p.runsMu.Lock()
-	p.activeRuns = len(jobs) + len(p.byStep[store.StepStartingRun].inflightIDs())
-	p.runsMu.Unlock()
+	// not settled yet (their runs may be running).
+	if starting, err := p.st.OpenAtStep(ctx, store.StepStartingRun); err == nil {
+		p.runsMu.Lock()
+		p.activeRuns = len(jobs) + len(starting)
+		p.runsMu.Unlock()
+	}
 	now := p.now()
 	sem := make(chan struct{}, pollConcurrency)
 	var wg sync.WaitGroup
