@@ -325,6 +325,8 @@ func TestChangedFileIsProcessedAgainAndReplacesItsOutput(t *testing.T) {
 	}
 }
 
+// A renamed (or moved) processed file is a copy: its new mirror path gets the outputs, without
+// a run.
 func TestRenamedProcessedFileIsNotRunAgain(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	src := video("rename me")
@@ -337,9 +339,10 @@ func TestRenamedProcessedFileIsNotRunAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	j := h.waitClosed("new name.mov")
-	if j.Status != store.StatusSkipped || !strings.Contains(j.Note, "same content") {
-		t.Fatalf("want skipped as same content, got %s %q", j.Status, j.Note)
+	if j.Status != store.StatusDone || !strings.Contains(j.Note, "outputs from job") {
+		t.Fatalf("want done with the outputs of the first job, got %s %q", j.Status, j.Note)
 	}
+	h.checkOutputs(h.folder.AgentID, src, "new name.mp4")
 	if n := h.runsFor(src); n != 1 {
 		t.Fatalf("%d runs for one content", n)
 	}
