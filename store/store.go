@@ -160,6 +160,10 @@ type Store interface {
 	// Reopen is Save for a job read while failed or needing attention (a retry request): it
 	// writes only if the job still is and is unchanged since it was read, else ErrChanged.
 	Reopen(ctx context.Context, job *Job, msg string) error
+	// SaveIfUnchanged is Save only if the job has not changed since it was read (its
+	// UpdatedAt), else ErrChanged: for writes from outside the daemon, such as a cancel
+	// requested from the command line while the daemon follows the job.
+	SaveIfUnchanged(ctx context.Context, job *Job, msg string) error
 	// SaveDurable is Save whose commit is on stable storage when it returns (synchronous=FULL for that
 	// commit, or an explicit checkpoint/sync). Used right before a run start.
 	SaveDurable(ctx context.Context, job *Job, msg string) error

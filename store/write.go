@@ -203,6 +203,18 @@ func (s *SQLite) Reopen(ctx context.Context, job *Job, msg string) error {
 	return s.saveWhere(ctx, s.w, job, msg, reopenCondition)
 }
 
+// unchangedCondition keeps SaveIfUnchanged from overwriting a job written since it was read.
+const unchangedCondition = " AND updated_at = ?"
+
+// SaveIfUnchanged saves job only if it has not changed since it was read (its UpdatedAt), else
+// ErrChanged.
+func (s *SQLite) SaveIfUnchanged(ctx context.Context, job *Job, msg string) error {
+	if s.w == nil {
+		return ErrReadOnly
+	}
+	return s.saveWhere(ctx, s.w, job, msg, unchangedCondition)
+}
+
 func (s *SQLite) saveWhere(ctx context.Context, db txBeginner, job *Job, msg, cond string) error {
 	outputs, err := encodeOutputs(job.Outputs)
 	if err != nil {
