@@ -33,7 +33,8 @@ type Folder struct {
 	AfterSuccessMoveTo string
 	AfterFailure       string // keep | move
 	AfterFailureMoveTo string
-	MaxFileSize        int64 // 0 = no local limit
+	MaxFileSize        int64  // 0 = no local limit
+	OnSourceChange     string // finish (default) | cancel: a source replaced or deleted during its run
 }
 
 // Limits bounds the work in flight.
@@ -181,6 +182,13 @@ func New(opts Options) (*Pipeline, error) {
 		}
 		if f.AgentID == "" {
 			return nil, fmt.Errorf("pipeline: folder %q: no agent id", f.Name)
+		}
+		switch f.OnSourceChange {
+		case "":
+			f.OnSourceChange = SourceChangeFinish
+		case SourceChangeFinish, SourceChangeCancel:
+		default:
+			return nil, fmt.Errorf("pipeline: folder %q: on_source_change %q: want %s or %s", f.Name, f.OnSourceChange, SourceChangeFinish, SourceChangeCancel)
 		}
 		if _, dup := p.folders[f.Input]; dup {
 			return nil, fmt.Errorf("pipeline: input %s configured twice", f.Input)
