@@ -97,6 +97,9 @@ func (p *Pipeline) windowOf(o *store.Job) startWindow {
 	case RunStartLost:
 		w.lateUntil = w.to.Add(p.opts.ReconcileAfter)
 	case RunStartError:
+		// A run Mosaic made before its error answer exists now; the short late window only
+		// catches one stamped just outside the prompt window.
+		w.lateUntil = w.to.Add(p.errorSettle())
 	default: // unanswered
 		if o.Owner != "" && o.LeaseUntil.After(p.now()) {
 			w.to = time.Time{} // in flight
@@ -270,10 +273,17 @@ func (p *Pipeline) decide(ctx context.Context, j *store.Job, mine startWindow, c
 // answered with its own error (a run it made would exist already).
 func (p *Pipeline) settleAfter(j *store.Job) time.Duration {
 	if j.RunStatus == RunStartError {
-		return min(p.opts.ReconcileAfter, max(p.opts.ReconcileAfter/8, time.Second))
+		return p.errorSettle()
 	}
 	return p.opts.ReconcileAfter
 }
+
+// errorSettle is how long a listing may lag behind a run Mosaic made before answering 5xx.
+func (p *Pipeline) errorSettle() time.Duration {
+	return min(p.opts.ReconcileAfter, errorSettleTime)
+}
+
+const errorSettleTime = 5 * time.Second
 
 // ambiguous sends the job to a person with the candidate runs; the source is left alone.
 func (p *Pipeline) ambiguous(j *store.Job, runIDs []string, why string) error {

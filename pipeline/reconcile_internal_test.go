@@ -15,7 +15,7 @@ func TestAttributeRuns(t *testing.T) {
 		return startWindow{jobID: id, from: at(from), to: at(to), lateUntil: at(to + 120)}
 	}
 	answered5xx := func(id int64, from, to float64) startWindow {
-		return startWindow{jobID: id, from: at(from), to: at(to)}
+		return startWindow{jobID: id, from: at(from), to: at(to), lateUntil: at(to + 15)}
 	}
 	inFlight := func(id int64, from float64) startWindow { return startWindow{jobID: id, from: at(from)} }
 
@@ -29,7 +29,8 @@ func TestAttributeRuns(t *testing.T) {
 	}{
 		{"in one prompt window", run("r", 1), []startWindow{lost(1, 0, 2), lost(2, 3, 5)}, 1, false, 1},
 		{"before every window: another client's", run("r", -5), []startWindow{lost(1, 0, 2)}, 0, false, 0},
-		{"after an answered 5xx: no late run", run("r", 10), []startWindow{answered5xx(1, 0, 2)}, 0, false, 0},
+		{"just after an answered 5xx", run("r", 3), []startWindow{answered5xx(1, 0, 2)}, 1, false, 1},
+		{"long after an answered 5xx", run("r", 30), []startWindow{answered5xx(1, 0, 2)}, 0, false, 0},
 		{"late, one start", run("r", 20), []startWindow{lost(1, 0, 2)}, 1, false, 1},
 		{"late beyond reconcile_after", run("r", 200), []startWindow{lost(1, 0, 2)}, 0, false, 0},
 		{"prompt beats late", run("r", 4), []startWindow{lost(1, 0, 2), lost(2, 3, 5)}, 2, false, 2},

@@ -116,8 +116,25 @@ func (p *Pipeline) postRun(ctx context.Context, f *Folder, j *store.Job) (unknow
 			return false, err
 		}
 	}
-	if err := p.waitForEarlierWindows(ctx, j); err != nil {
-		return false, err
+	for {
+		wait, err := p.earlierWindowsClose(ctx, j)
+		if err != nil || wait == 0 {
+			if err != nil {
+				return false, err
+			}
+			break
+		}
+		if wait > maxInlineWait {
+			return false, deferUntil(p.now().Add(min(wait, p.opts.PollInterval)), "waiting until an unanswered start of this agent can no longer be confused with this one")
+		}
+		// A second or two: wait here, holding the agent, rather than going round the queue.
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false, ctx.Err()
+		case <-t.C:
+		}
 	}
 
 	margin := p.windowMargin()
@@ -172,26 +189,37 @@ func unknownStartKind(err error) string {
 }
 
 // windowMargin widens a start's window by what is not known about Mosaic's clock: the measured
-// uncertainty and one more second for the Date header's resolution and Mosaic's own clocks.
+// uncertainty, which already holds the Date header's one-second resolution (one answer bounds
+// the offset to a second plus its round trip; more answers narrow it), and a little slack for
+// Mosaic's own clocks (the one that dates answers may not be the one that stamps runs).
 func (p *Pipeline) windowMargin() time.Duration {
 	_, unc, ok := p.api.ClockOffset()
 	if !ok {
 		return reconcileUnknownClock
 	}
-	return unc + time.Second
+	return unc + clockSlack
 }
+
+// clockSlack is the allowance for Mosaic's clocks disagreeing among themselves. A run stamped
+// just outside the window is still found: every unanswered start also has a late window.
+const clockSlack = 250 * time.Millisecond
+
+// maxInlineWait is the longest a start waits for an earlier window to close while holding its
+// agent: longer waits are deferred.
+const maxInlineWait = 5 * time.Second
 
 // reconcileUnknownClock is the margin for a start made before Mosaic's clock was measured
 // (only a job left by an older version at "starting run").
 const reconcileUnknownClock = 2 * time.Minute
 
-// waitForEarlierWindows defers a start until its window cannot overlap the window of an earlier
-// start of the agent whose outcome is unknown: a run stamped in the overlap could be either's.
-// That takes a second or two after an unknown outcome; starts never wait for a reconciliation.
-func (p *Pipeline) waitForEarlierWindows(ctx context.Context, j *store.Job) error {
+// earlierWindowsClose says how long a start must wait so that its window cannot overlap the
+// window of an earlier start of the agent whose outcome is unknown: a run stamped in the overlap
+// could be either's. That is a second or so after an unknown outcome; a start never waits for
+// a reconciliation.
+func (p *Pipeline) earlierWindowsClose(ctx context.Context, j *store.Job) (time.Duration, error) {
 	pending, err := p.unsettledStarts(ctx, j.AgentID, true)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	from := p.api.ServerTime(p.now()).Add(-p.windowMargin())
 	var wait time.Duration
@@ -200,15 +228,12 @@ func (p *Pipeline) waitForEarlierWindows(ctx context.Context, j *store.Job) erro
 			continue
 		}
 		if w.open() {
-			return deferUntil(p.now().Add(time.Second), "waiting for another start of this agent to be answered")
+			// Another daemon's start in flight (ours are serialized by the agent's lock).
+			return 0, deferUntil(p.now().Add(time.Second), "waiting for another start of this agent to be answered")
 		}
 		wait = max(wait, w.to.Sub(from)+time.Millisecond)
 	}
-	if wait > 0 {
-		// Look again soon: the earlier start may find its run before its window closes.
-		return deferUntil(p.now().Add(min(wait, p.opts.PollInterval)), "waiting a moment after an unanswered start of this agent")
-	}
-	return nil
+	return wait, nil
 }
 
 // checkSourceForRun is checkSource for a file that is already uploaded: a vanished source is
