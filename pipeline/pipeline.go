@@ -114,6 +114,8 @@ type Pipeline struct {
 	agentMu sync.Mutex
 	agents  map[string]*agentState
 
+	started time.Time // when Run began: an earlier daemon's run start cannot have lasted longer
+
 	runsMu     sync.Mutex
 	activeRuns int
 
@@ -215,6 +217,7 @@ func setDefaultInt(n *int, v int) {
 // Run works until ctx ends. On return every in-flight step has stopped at a safe point: jobs
 // resume from their last committed step at the next start.
 func (p *Pipeline) Run(ctx context.Context) error {
+	p.started = p.now()
 	if n, err := p.st.ReleaseOwner(ctx, p.opts.Owner); err != nil {
 		return fmt.Errorf("take back unfinished jobs: %w", err)
 	} else if n > 0 {

@@ -373,14 +373,16 @@ func TestLostRunStartResponseIsAdoptedNotRerun(t *testing.T) {
 }
 
 func TestCrashDuringRunStartIsReconciled(t *testing.T) {
-	for _, legacy := range []bool{false, true} {
-		t.Run(fmt.Sprint("legacy=", legacy), func(t *testing.T) { testCrashDuringRunStart(t, legacy) })
+	for _, c := range []struct{ legacy, sent bool }{{false, true}, {true, true}, {false, false}} {
+		t.Run(fmt.Sprintf("legacy=%v,sent=%v", c.legacy, c.sent), func(t *testing.T) { testCrashDuringRunStart(t, c.legacy, c.sent) })
 	}
 }
 
 // testCrashDuringRunStart: legacy is a job left by a version that recorded no window in
-// Mosaic's clock.
-func testCrashDuringRunStart(t *testing.T, legacy bool) {
+// Mosaic's clock; sent says whether the request reached Mosaic before the crash. If it did not,
+// the restart concludes so after reconcile_after from its own start, not from a bound of the
+// request's timeout (the waits below are shorter than that timeout).
+func testCrashDuringRunStart(t *testing.T, legacy, sent bool) {
 	h := newHarness(t, harnessOpts{options: func(o *pipeline.Options) {}})
 	h.stop()
 	// A run the previous process started just before it died, with the job left in
@@ -410,8 +412,10 @@ func testCrashDuringRunStart(t *testing.T, legacy bool) {
 	if err := h.st.Save(ctx, &job, "simulated crash"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.client.RunAgent(ctx, h.folder.AgentID, mosaic.RunRequest{VideoIDs: []string{target.VideoID}}); err != nil {
-		t.Fatal(err)
+	if sent {
+		if _, err := h.client.RunAgent(ctx, h.folder.AgentID, mosaic.RunRequest{VideoIDs: []string{target.VideoID}}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	h.start(nil)
 	j := h.waitClosed("crash.mp4")

@@ -111,13 +111,19 @@ func (p *Pipeline) windowOf(o *store.Job) startWindow {
 }
 
 // crashedWindow bounds the window of a start whose daemon died during the request: the request
-// lasted at most runStartTimeout, and Mosaic may have gone on with it.
+// lasted at most runStartTimeout, and not beyond the death of the daemon that sent it, which was
+// before this one started; Mosaic may have gone on with it.
 func (p *Pipeline) crashedWindow(o *store.Job) startWindow {
 	from, to := o.RunWindowFrom, o.RunWindowFrom.Add(runStartTimeout+2*p.windowMargin())
 	if from.IsZero() {
 		// Left by a version that recorded only this machine's time, when Mosaic's was unknown.
 		at := p.api.ServerTime(o.RunStartAt)
 		from, to = at.Add(-reconcileUnknownClock), at.Add(runStartTimeout+reconcileUnknownClock)
+	}
+	if o.RunStartAt.Before(p.started) {
+		if dead := p.api.ServerTime(p.started).Add(p.windowMargin()); dead.Before(to) {
+			to = dead
+		}
 	}
 	return startWindow{jobID: o.ID, from: from, to: to, lateUntil: to.Add(p.opts.ReconcileAfter)}
 }
@@ -149,6 +155,9 @@ func (p *Pipeline) unsettledStarts(ctx context.Context, agentID string, stuck bo
 // reconcile looks for the run a start with an unknown outcome created, and adopts it, waits, or
 // concludes that none was created and starts again; what it cannot tell goes to a person.
 func (p *Pipeline) reconcile(ctx context.Context, j *store.Job) error {
+	if err := p.ensureClock(ctx); err != nil {
+		return err
+	}
 	if j.RunStatus != RunStartLost && j.RunStatus != RunStartError {
 		// The daemon died during the request (or an older version left the job here).
 		w := p.crashedWindow(j)

@@ -110,11 +110,8 @@ func (p *Pipeline) postRun(ctx context.Context, f *Folder, j *store.Job) (unknow
 		j.Owner, j.LeaseUntil = owner, lease
 		return false, nil
 	}
-	if _, _, ok := p.api.ClockOffset(); !ok {
-		// Measure Mosaic's clock before the first start (an answer's Date header does it).
-		if _, err := p.api.WhoAmI(ctx); err != nil {
-			return false, err
-		}
+	if err := p.ensureClock(ctx); err != nil {
+		return false, err
 	}
 	for {
 		wait, err := p.earlierWindowsClose(ctx, j)
@@ -174,6 +171,15 @@ func (p *Pipeline) postRun(ctx context.Context, f *Folder, j *store.Job) (unknow
 	j.Step = store.StepFinalized
 	j.RunStartAt, j.RunWindowFrom = time.Time{}, time.Time{}
 	return false, err
+}
+
+// ensureClock measures Mosaic's clock if no answer has yet (an answer's Date header does it).
+func (p *Pipeline) ensureClock(ctx context.Context) error {
+	if _, _, ok := p.api.ClockOffset(); ok {
+		return nil
+	}
+	_, err := p.api.WhoAmI(ctx)
+	return err
 }
 
 // unknownStartKind tells a start Mosaic may still act on from one whose run, if any, exists now.
