@@ -747,6 +747,9 @@ func TestRetryKeepsWhatARunAlreadyDid(t *testing.T) {
 			return store.Job{ID: 1, Status: store.StatusFailed, Step: c.step, RunID: "r", VideoID: "v", RunStatus: c.runStatus, Outputs: []store.Output{{Path: "a.mp4"}}}
 		}
 		j := fresh()
+		if pipeline.NeedsNewRun(&j) != c.newRun {
+			t.Errorf("%s/%s: NeedsNewRun = %v", c.step, c.runStatus, !c.newRun)
+		}
 		_, err := pipeline.PrepareRetry(&j, time.Now())
 		if c.newRun {
 			if !errors.Is(err, pipeline.ErrNeedsNewRun) {

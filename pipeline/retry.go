@@ -70,6 +70,16 @@ func PrepareNewRun(j *store.Job, now time.Time) (string, error) {
 	return "starting a new run of the agent (it bills one)", nil
 }
 
+// NeedsNewRun reports whether only a new (billed) run can process job j again: whether a run was
+// started for it is unknown, or Mosaic no longer knows its run. PrepareRetry refuses such a job.
+func NeedsNewRun(j *store.Job) bool {
+	if j.Status.Open() || j.Status == store.StatusDone || j.Status == store.StatusSkipped {
+		return false
+	}
+	return j.Step == store.StepStartingRun ||
+		((j.Step == store.StepRunStarted || j.Step == store.StepRunFinished) && j.RunStatus == RunNotFound)
+}
+
 func retryable(j *store.Job) error {
 	switch j.Status {
 	case store.StatusFailed, store.StatusAttention:

@@ -23,7 +23,7 @@ func sharedKey(agentID string) string { return "shared_agent:" + agentID }
 
 // LoadSharedAgent reads whether agentID was found shared; nil if not. It works on a read-only
 // store, for status displays.
-func LoadSharedAgent(ctx context.Context, st store.Store, agentID string) (*SharedAgent, error) {
+func LoadSharedAgent(ctx context.Context, st MetaReader, agentID string) (*SharedAgent, error) {
 	v, err := st.GetMeta(ctx, sharedKey(agentID))
 	if err != nil || v == "" {
 		return nil, err
