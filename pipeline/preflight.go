@@ -35,8 +35,9 @@ func (e *PreflightError) Error() string {
 // exists and the key can read it; every update_params and ignore_nodes key is a node of it; it
 // has exactly one Video Input node (agents with several, and generation-only agents, are not
 // supported yet). A problem with the configuration is a *PreflightError. Any other error (no
-// network, 5xx, 429: mosaic.IsRetryable) is returned as it is: it says nothing about the
-// configuration, so the caller warns and checks again later rather than stopping.
+// network, 5xx, 429: mosaic.IsRetryable; a key that is rejected or may not read agents:
+// mosaic.IsAuth) says nothing about the folder's configuration, so the caller warns and checks
+// again later rather than stopping.
 func Preflight(ctx context.Context, api *mosaic.Client, f Folder) (*mosaic.Agent, error) {
 	a, err := api.GetAgent(ctx, f.AgentID)
 	problem := func(key, format string, args ...any) *PreflightError {
@@ -46,7 +47,10 @@ func Preflight(ctx context.Context, api *mosaic.Client, f Folder) (*mosaic.Agent
 	case mosaic.IsNotFound(err):
 		return nil, problem("agent_id", "Mosaic has no agent %s (or this API key cannot see it); copy the id from the agent's page on the Mosaic dashboard", f.AgentID)
 	case mosaic.IsAuth(err):
-		return nil, problem("agent_id", "the API key may not read agent %s (%v); check mosaic.api_key and its scopes (agents:read)", f.AgentID, err)
+		// The key, not the folder: the daemon pauses on a rejected key and goes on when it
+		// works again, so this is no reason to refuse the configuration.
+		return nil, fmt.Errorf("check the agent of folder %q: the API key may not read agents "+
+			"(check mosaic.api_key and its scopes, agents:read): %w", f.Name, err)
 	case mosaic.IsPermanent(err):
 		return nil, problem("agent_id", "Mosaic refused to describe agent %s: %v", f.AgentID, err)
 	case err != nil:

@@ -49,10 +49,11 @@ func TestPreflight(t *testing.T) {
 			t.Errorf("%s: %v; want a problem with %s mentioning %q", c.name, err, c.key, c.text)
 		}
 	}
-	// A bad key is a configuration problem too.
+	// A rejected key says nothing about the folder: no PreflightError (the daemon pauses on it).
 	other, _ := mosaic.New(mosaic.Options{BaseURL: fake.URL(), APIKey: "mk_not_this_one", MaxRetries: -1})
 	var pe *pipeline.PreflightError
-	if _, err := pipeline.Preflight(context.Background(), other, pipeline.Folder{Name: "clips", AgentID: single}); !errors.As(err, &pe) || !strings.Contains(err.Error(), "api_key") {
+	_, err = pipeline.Preflight(context.Background(), other, pipeline.Folder{Name: "clips", AgentID: single})
+	if err == nil || errors.As(err, &pe) || !mosaic.IsAuth(err) || !strings.Contains(err.Error(), "api_key") {
 		t.Errorf("bad key: %v", err)
 	}
 	// No answer is not a configuration problem: the caller retries.
