@@ -175,6 +175,11 @@ func jsonEqual(t *testing.T, a, b string) bool {
 // into 503 with the reason.
 func TestHTTPHealthReasons(t *testing.T) {
 	e := startHTTPEnv(t, mosaictest.Options{}, "100ms", "")
+	// The watcher's first report would overwrite the health this test sets: wait for it.
+	testenv.WaitFor(t, 20*time.Second, "the watcher's first health report", func() bool {
+		_, reported := e.d.folderHealth()[e.cfg.Folders[0].Input]
+		return reported
+	})
 	opts := e.d.httpOptions()
 	diskFree := httpapi.DiskFree
 	opts.DiskFree = func(p string) (uint64, uint64, error) { return diskFree(p) }
