@@ -89,9 +89,28 @@ func TestGetAgent(t *testing.T) {
 	if a.Nodes[0].TypeID == "" || a.Nodes[0].TypeName == "" {
 		t.Errorf("node type missing: %+v", a.Nodes[0])
 	}
+	if in := a.VideoInputs(); len(in) != 1 || in[0].ID != "n-in" {
+		t.Errorf("video inputs %+v", in)
+	}
 	_, err = e.client.GetAgent(ctx, "no-such-agent")
 	if !mosaic.IsNotFound(err) || !mosaic.IsPermanent(err) {
 		t.Errorf("unknown agent: %v", err)
+	}
+}
+
+// An older variant lists nodes flat under "nodes".
+func TestGetAgentOlderNodeShape(t *testing.T) {
+	srv := newLocalServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`{"agent":{"id":"a1","name":"Old"},"nodes":[{"id":"n1","node_type_id":"` + mosaic.VideoInputNodeType +
+			`","node_type_name":"Video Input"},{"id":"n2","node_type_id":"x","node_type_name":"AI Edit"}]}`))
+	}))
+	c, _ := newClient(t, srv.URL+basePath)
+	a, err := c.GetAgent(context.Background(), "a1")
+	if err != nil || len(a.Nodes) != 2 || a.Nodes[1].TypeName != "AI Edit" || len(a.VideoInputs()) != 1 {
+		t.Fatalf("agent %+v %v", a, err)
+	}
+	if _, ok := a.Node("n2"); !ok {
+		t.Fatal("Node(n2) not found")
 	}
 }
 

@@ -43,6 +43,9 @@ type Options struct {
 	// ("get run", "upload", "download", ...), the status code (0 for a network error) and the time
 	// until the response headers arrived. It must be cheap and must not block.
 	OnResponse func(op string, status int, took time.Duration)
+	// Now is this machine's clock, against which Mosaic's is measured (see ClockOffset);
+	// default time.Now. Tests that move a fake clock pass the same one here.
+	Now func() time.Time
 }
 
 // Client talks to one Mosaic API base URL with one key. It is safe for concurrent use.
@@ -61,6 +64,9 @@ type Client struct {
 
 	statusMu   sync.Mutex
 	seenStatus map[string]bool // unknown run statuses already logged
+
+	now   func() time.Time
+	clock serverClock // Mosaic's clock, from the Date headers of API answers
 }
 
 // New validates opts and returns a client. It performs no I/O.
@@ -99,6 +105,10 @@ func New(opts Options) (*Client, error) {
 		redact:         newRedactor(opts.APIKey),
 		onResponse:     opts.OnResponse,
 		seenStatus:     map[string]bool{},
+		now:            opts.Now,
+	}
+	if c.now == nil {
+		c.now = time.Now
 	}
 	if c.hc == nil {
 		c.hc = &http.Client{Transport: newTransport()}

@@ -82,11 +82,13 @@ func (c *Client) attemptJSON(ctx context.Context, call apiCall, body []byte, out
 		req.Header.Set("Content-Type", "application/json")
 	}
 
+	sentAt := c.now()
 	resp, err := c.do(call.op, req)
 	if err != nil {
 		return c.netError(ctx, call.op, req, err, sent.Load())
 	}
 	defer resp.Body.Close()
+	c.clock.observe(resp.Header.Get("Date"), sentAt, c.now())
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))

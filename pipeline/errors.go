@@ -155,9 +155,6 @@ func (p *Pipeline) fail(ctx context.Context, j *store.Job, err error) {
 		log.Info("job skipped", "reason", msg)
 	}
 	j.LeaseUntil = time.Time{} // the job leaves its worker whatever the outcome
-	if j.Step == store.StepStartingRun && j.Status.Open() {
-		p.markStartsUnsettled(j.AgentID) // it waits outside a worker now
-	}
 	if !j.Status.Open() && (j.Step == store.StepStartingRun || j.Step == store.StepRunStarted) {
 		p.addActiveRuns(-1)
 	}

@@ -69,6 +69,10 @@ func (p *Pipeline) stepOutputs(ctx context.Context, j *store.Job) error {
 }
 
 func (p *Pipeline) finish(ctx context.Context, j *store.Job, msg string) error {
+	if j.CopyOf != 0 {
+		msg = "done (" + copyNote(j) + ")"
+		j.Note = strings.TrimSuffix(copyNote(j)+"; "+j.Note, "; ")
+	}
 	j.Step = store.StepDone
 	j.Status = store.StatusDone
 	p.log.Info("done", "job", j.ID, "path", j.RelPath, "outputs", len(j.Outputs))
@@ -134,6 +138,11 @@ func (p *Pipeline) writeOutput(ctx context.Context, root *os.Root, f *Folder, j 
 				j.Step = store.StepOutputsWritten
 			}
 			return p.commit(ctx, j, "output "+o.Path+" written")
+		}
+	}
+	if j.CopyOf != 0 {
+		if handled, err := p.copyOutput(ctx, root, j, i, temp); handled || err != nil {
+			return err
 		}
 	}
 	file, err := root.OpenFile(temp, os.O_CREATE|os.O_WRONLY, 0o644)

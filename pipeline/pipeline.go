@@ -33,7 +33,8 @@ type Folder struct {
 	AfterSuccessMoveTo string
 	AfterFailure       string // keep | move
 	AfterFailureMoveTo string
-	MaxFileSize        int64 // 0 = no local limit
+	MaxFileSize        int64  // 0 = no local limit
+	OnSourceChange     string // finish (default) | cancel: a source replaced or deleted during its run
 }
 
 // Limits bounds the work in flight.
@@ -121,9 +122,10 @@ type Pipeline struct {
 	byStep   map[store.Step]*stage
 	pollWake chan struct{}
 
-	agentMu       sync.Mutex
-	agentLocks    map[string]*sync.Mutex
-	settledAgents map[string]bool // agents with no job left in "starting run" outside a worker
+	agentMu sync.Mutex
+	agents  map[string]*agentState
+
+	started time.Time // when Run began: an earlier daemon's run start cannot have lasted longer
 
 	runsMu     sync.Mutex
 	activeRuns int
@@ -178,16 +180,15 @@ func New(opts Options) (*Pipeline, error) {
 		opts.Observer = nopObserver{}
 	}
 	p := &Pipeline{
-		opts:          opts,
-		log:           opts.Logger,
-		st:            opts.Store,
-		api:           opts.Client,
-		folders:       make(map[string]*Folder),
-		now:           opts.Now,
-		pollWake:      make(chan struct{}, 1),
-		agentLocks:    make(map[string]*sync.Mutex),
-		settledAgents: make(map[string]bool),
-		progress:      make(map[int64]Progress),
+		opts:     opts,
+		log:      opts.Logger,
+		st:       opts.Store,
+		api:      opts.Client,
+		folders:  make(map[string]*Folder),
+		now:      opts.Now,
+		pollWake: make(chan struct{}, 1),
+		agents:   make(map[string]*agentState),
+		progress: make(map[int64]Progress),
 	}
 	for i := range opts.Folders {
 		f := &opts.Folders[i]
@@ -199,6 +200,13 @@ func New(opts Options) (*Pipeline, error) {
 		}
 		if (f.AfterSuccess == "move" && !filepath.IsAbs(f.AfterSuccessMoveTo)) || (f.AfterFailure == "move" && !filepath.IsAbs(f.AfterFailureMoveTo)) {
 			return nil, fmt.Errorf("pipeline: folder %q: a move needs an absolute move_to folder", f.Name)
+		}
+		switch f.OnSourceChange {
+		case "":
+			f.OnSourceChange = SourceChangeFinish
+		case SourceChangeFinish, SourceChangeCancel:
+		default:
+			return nil, fmt.Errorf("pipeline: folder %q: on_source_change %q: want %s or %s", f.Name, f.OnSourceChange, SourceChangeFinish, SourceChangeCancel)
 		}
 		if _, dup := p.folders[f.Input]; dup {
 			return nil, fmt.Errorf("pipeline: input %s configured twice", f.Input)
@@ -226,6 +234,7 @@ func setDefaultInt(n *int, v int) {
 // Run works until ctx ends. On return every in-flight step has stopped at a safe point: jobs
 // resume from their last committed step at the next start.
 func (p *Pipeline) Run(ctx context.Context) error {
+	p.started = p.now()
 	if n, err := p.st.ReleaseOwner(ctx, p.opts.Owner); err != nil {
 		return fmt.Errorf("take back unfinished jobs: %w", err)
 	} else if n > 0 {
@@ -396,15 +405,4 @@ func (p *Pipeline) folderName(j *store.Job) string {
 		return f.Name
 	}
 	return j.Folder
-}
-
-func (p *Pipeline) agentLock(agentID string) *sync.Mutex {
-	p.agentMu.Lock()
-	defer p.agentMu.Unlock()
-	m, ok := p.agentLocks[agentID]
-	if !ok {
-		m = new(sync.Mutex)
-		p.agentLocks[agentID] = m
-	}
-	return m
 }

@@ -24,6 +24,14 @@ func (p *Pipeline) stepHash(ctx context.Context, j *store.Job) error {
 	if err := p.folderReady(f); err != nil {
 		return err
 	}
+	if j.CopyOf != 0 && j.ContentHash != "" {
+		// Hashed already: waiting for the job with the same content.
+		if err := p.followOriginal(ctx, f, j); err != nil || j.CopyOf != 0 {
+			return err
+		}
+		j.Step = store.StepSettled
+		return p.commit(ctx, j, "the job with the same content did not finish as a reusable run; processing this file on its own")
+	}
 	if j.Size == 0 {
 		return permanent("the file is empty", nil)
 	}
@@ -57,10 +65,9 @@ func (p *Pipeline) stepHash(ctx context.Context, j *store.Job) error {
 		return err
 	}
 	j.ContentHash = hex.EncodeToString(h.Sum(nil))
-	if prev, err := p.st.FindByContent(ctx, j.Folder, j.ContentHash, j.ID); err != nil {
-		return transient("look up content", err)
-	} else if prev != nil {
-		return skip(fmt.Sprintf("same content as job %d (%s), which is %s; not run again", prev.ID, prev.RelPath, prev.Status))
+	// Content already processed (or being processed) in this folder is not run again.
+	if err := p.matchContent(ctx, f, j); err != nil || j.CopyOf != 0 {
+		return err
 	}
 	j.Step = store.StepSettled
 	j.Attempts = 0

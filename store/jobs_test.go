@@ -84,6 +84,10 @@ func fullJob(j Job) Job {
 	j.VideoID = "vid-1"
 	j.RunID = "run-1"
 	j.RunStartAt = t0.Add(-time.Minute)
+	j.RunWindowFrom = t0.Add(-3*time.Minute - 1500*time.Millisecond)
+	j.RunWindowTo = t0.Add(-3*time.Minute + 700*time.Millisecond)
+	j.RunParams = "sha256:0f1e"
+	j.CopyOf = 41
 	j.RunStatus = "running"
 	j.RunMessage = "2/3 nodes"
 	j.Outputs = []Output{
@@ -530,5 +534,37 @@ func TestReopenSkippedJob(t *testing.T) {
 	}
 	if g := mustGet(t, s, j.ID); g.Status != StatusActive {
 		t.Fatalf("status %s after Reopen", g.Status)
+	}
+}
+
+func TestSaveIfUnchanged(t *testing.T) {
+	s := openTest(t)
+	ctx := testCtx(t)
+	clock := t0
+	s.now = func() time.Time { return clock }
+	j := mustAdd(t, s, newJob("/in", "c.mov"), t0)
+	read := *mustGet(t, s, j.ID)
+
+	// The daemon writes the job after the command line read it.
+	daemon := *mustGet(t, s, j.ID)
+	daemon.Step = StepRunFinished
+	clock = clock.Add(time.Second)
+	mustSave(t, s, &daemon, "run finished")
+
+	read.RunStatus = "cancel_requested"
+	if err := s.SaveIfUnchanged(ctx, &read, "cancel"); !errors.Is(err, ErrChanged) {
+		t.Fatalf("stale SaveIfUnchanged = %v, want ErrChanged", err)
+	}
+	fresh := *mustGet(t, s, j.ID)
+	if fresh.Step != StepRunFinished {
+		t.Fatalf("the daemon's write was lost: %s", fresh.Step)
+	}
+	fresh.RunStatus = "cancel_requested"
+	clock = clock.Add(time.Second)
+	if err := s.SaveIfUnchanged(ctx, &fresh, "cancel"); err != nil {
+		t.Fatalf("SaveIfUnchanged of a fresh read = %v", err)
+	}
+	if got := mustGet(t, s, j.ID); got.RunStatus != "cancel_requested" || got.Step != StepRunFinished {
+		t.Fatalf("after SaveIfUnchanged: %+v", got)
 	}
 }

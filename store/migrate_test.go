@@ -3,6 +3,7 @@ package store
 import (
 	"database/sql"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -75,11 +76,18 @@ func TestReopenIsIdempotent(t *testing.T) {
 		if got.RelPath != "a.mov" {
 			t.Fatalf("job after reopen = %+v", got)
 		}
-		if v := pragmaInt(t, s2.w, "user_version"); v != 1 {
-			t.Fatalf("user_version = %d", v)
+		if v := pragmaInt(t, s2.w, "user_version"); v != latestVersion() {
+			t.Fatalf("user_version = %d, want %d", v, latestVersion())
 		}
 		s2.Close()
 	}
+}
+
+func latestVersion() int { return len(mustMigrations(migrationFS)) }
+
+// futureName names the migration n steps after the newest embedded one.
+func futureName(n int, name string) string {
+	return fmt.Sprintf("%04d_%s.sql", latestVersion()+n, name)
 }
 
 // migrationsPlus returns the embedded migrations plus extra files, as a future binary would have.
@@ -97,9 +105,9 @@ func migrationsPlus(t *testing.T, extra map[string]string) fs.FS {
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// A v1 database written by this binary is migrated to v2 by a newer one, keeping its data; this
-// binary then refuses the v2 file.
-func TestMigrateV1ToV2ThenRefuseNewer(t *testing.T) {
+// A database written by this binary is migrated by a newer one, keeping its data; this binary
+// then refuses the newer file.
+func TestMigrateToNewerThenRefuseNewer(t *testing.T) {
 	path := tempDB(t)
 	s, err := Open(testCtx(t), path, Options{})
 	if err != nil {
@@ -109,14 +117,14 @@ func TestMigrateV1ToV2ThenRefuseNewer(t *testing.T) {
 	s.Close()
 
 	db := rawDB(t, path)
-	v2 := migrationsPlus(t, map[string]string{
-		"0002_priority.sql": "ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 5;\nCREATE INDEX jobs_priority ON jobs (priority);",
+	next := migrationsPlus(t, map[string]string{
+		futureName(1, "priority"): "ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 5;\nCREATE INDEX jobs_priority ON jobs (priority);",
 	})
-	if err := migrate(testCtx(t), db, v2, path, discard); err != nil {
-		t.Fatalf("migrate to v2: %v", err)
+	if err := migrate(testCtx(t), db, next, path, discard); err != nil {
+		t.Fatalf("migrate to the next version: %v", err)
 	}
-	if v := pragmaInt(t, db, "user_version"); v != 2 {
-		t.Fatalf("user_version = %d, want 2", v)
+	if v := pragmaInt(t, db, "user_version"); v != latestVersion()+1 {
+		t.Fatalf("user_version = %d, want %d", v, latestVersion()+1)
 	}
 	var rel string
 	var prio int
@@ -124,18 +132,42 @@ func TestMigrateV1ToV2ThenRefuseNewer(t *testing.T) {
 		t.Fatalf("row after migration: %q %d %v", rel, prio, err)
 	}
 	// Migrating again is a no-op.
-	if err := migrate(testCtx(t), db, v2, path, discard); err != nil {
+	if err := migrate(testCtx(t), db, next, path, discard); err != nil {
 		t.Fatalf("second migrate: %v", err)
 	}
 	db.Close()
 
 	_, err = Open(testCtx(t), path, Options{})
 	if err == nil || !strings.Contains(err.Error(), "newer than this mosaic-watch") {
-		t.Fatalf("Open of a v2 database = %v, want 'newer' error", err)
+		t.Fatalf("Open of a newer database = %v, want 'newer' error", err)
 	}
 	_, err = Open(testCtx(t), path, Options{ReadOnly: true})
 	if err == nil || !strings.Contains(err.Error(), "newer than this mosaic-watch") {
-		t.Fatalf("read-only Open of a v2 database = %v, want 'newer' error", err)
+		t.Fatalf("read-only Open of a newer database = %v, want 'newer' error", err)
+	}
+}
+
+// A version 1 database (before the run window and copy columns) is brought up to date with its
+// jobs intact and the new fields zero.
+func TestMigrateFromVersion1(t *testing.T) {
+	path := tempDB(t)
+	db := rawDB(t, path)
+	v1 := fstest.MapFS{}
+	for _, mg := range mustMigrations(migrationFS)[:1] {
+		v1[mg.name] = &fstest.MapFile{Data: []byte(mg.sql)}
+	}
+	if err := migrate(testCtx(t), db, v1, path, discard); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(testCtx(t), `INSERT INTO jobs (folder, rel_path, size, mtime_ns, step, status, open, created_at, updated_at, run_id)
+		VALUES ('f', 'old.mov', 1, 1, 'run_started', 'active', 1, 1, 1, 'r-1')`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s := openAt(t, path, Options{})
+	jobs, err := s.JobsAt(testCtx(t), "f", "old.mov")
+	if err != nil || len(jobs) != 1 || jobs[0].RunID != "r-1" || !jobs[0].RunWindowFrom.IsZero() || jobs[0].CopyOf != 0 || jobs[0].RunParams != "" {
+		t.Fatalf("job after migration: %+v %v", jobs, err)
 	}
 }
 
@@ -166,14 +198,14 @@ func TestFailedMigrationRollsBack(t *testing.T) {
 	s.Close()
 	db := rawDB(t, path)
 	bad := migrationsPlus(t, map[string]string{
-		"0002_ok.sql":  "CREATE TABLE extra (x INTEGER);",
-		"0003_bad.sql": "ALTER TABLE nope ADD COLUMN y INTEGER;",
+		futureName(1, "ok"):  "CREATE TABLE extra (x INTEGER);",
+		futureName(2, "bad"): "ALTER TABLE nope ADD COLUMN y INTEGER;",
 	})
-	if err := migrate(testCtx(t), db, bad, path, discard); err == nil || !strings.Contains(err.Error(), "0003_bad.sql") {
-		t.Fatalf("migrate = %v, want error naming 0003_bad.sql", err)
+	if err := migrate(testCtx(t), db, bad, path, discard); err == nil || !strings.Contains(err.Error(), futureName(2, "bad")) {
+		t.Fatalf("migrate = %v, want error naming %s", err, futureName(2, "bad"))
 	}
-	if v := pragmaInt(t, db, "user_version"); v != 1 {
-		t.Fatalf("user_version = %d after failed migration, want 1", v)
+	if v := pragmaInt(t, db, "user_version"); v != latestVersion() {
+		t.Fatalf("user_version = %d after failed migration, want %d", v, latestVersion())
 	}
 	var n int
 	if err := db.QueryRowContext(testCtx(t), "SELECT count(*) FROM sqlite_master WHERE name = 'extra'").Scan(&n); err != nil || n != 0 {

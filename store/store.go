@@ -77,7 +77,13 @@ type Job struct {
 	UploadAPI     string
 	VideoID       string
 	RunID         string
-	RunStartAt    time.Time // when the run start was attempted (reconciliation window)
+	RunStartAt    time.Time // when the run start was attempted (this machine's clock)
+	// RunWindowFrom and RunWindowTo bound, in Mosaic's clock, when a run created by the last
+	// start attempt was stamped (started_at); RunWindowTo is zero while the answer is awaited.
+	RunWindowFrom time.Time
+	RunWindowTo   time.Time
+	RunParams     string // fingerprint of the agent and run parameters of the run (see pipeline)
+	CopyOf        int64  // the job whose outputs this job reuses instead of running; 0 = none
 	RunStatus     string
 	RunMessage    string
 	Outputs       []Output // JSON column
@@ -155,6 +161,10 @@ type Store interface {
 	// request): it writes only if the job still is and is unchanged since it was read, else
 	// ErrChanged.
 	Reopen(ctx context.Context, job *Job, msg string) error
+	// SaveIfUnchanged is Save only if the job has not changed since it was read (its
+	// UpdatedAt), else ErrChanged: for writes from outside the daemon, such as a cancel
+	// requested from the command line while the daemon follows the job.
+	SaveIfUnchanged(ctx context.Context, job *Job, msg string) error
 	// SaveDurable is Save whose commit is on stable storage when it returns (synchronous=FULL for that
 	// commit, or an explicit checkpoint/sync). Used right before a run start.
 	SaveDurable(ctx context.Context, job *Job, msg string) error

@@ -203,7 +203,7 @@ func TestE2EDashboardInBrowser(t *testing.T) {
 	}
 	if !strings.Contains(dom, "running on Mosaic") ||
 		!strings.Contains(dom, "broken/corrupt take.mov") ||
-		!strings.Contains(dom, ">Retry</button>") || !strings.Contains(dom, "not re-run automatically") {
+		!strings.Contains(dom, ">Retry</button>") || !strings.Contains(dom, "not resumed automatically") {
 		t.Errorf("the page lacks a running job or the failure with its reason and retry button:\n%s", dom)
 	}
 	// Once the runs finish, the page shows every main job as done.

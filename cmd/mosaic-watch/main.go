@@ -49,6 +49,7 @@ func commands() []command {
 		{"validate", "check a configuration file and print what it means", cmdValidate},
 		{"status", "show jobs by state, or the history of one file", cmdStatus},
 		{"retry", "try failed jobs again (one job, one path, or every failed job)", cmdRetry},
+		{"cancel", "cancel the Mosaic run of a job or path", cmdCancel},
 		{"whoami", "check the API key against Mosaic", cmdWhoami},
 		{"demo", "see the product work in one command, against a bundled fake Mosaic", cmdDemo},
 		{"service", "install and control mosaic-watch as a system service", cmdService},

@@ -85,6 +85,29 @@ skipped (superseded by a newer version of the file, a duplicate of processed con
 	}
 	printOverview(env.stdout, cfg, ov)
 	printDegraded(env.stdout, cfg, rec, running)
+	return printAccount(ctx, env.stdout, cfg, st)
+}
+
+// printAccount prints the credit balance the daemon last read and the folders whose agent
+// another client also runs (a lost run-start answer for those waits for a person).
+func printAccount(ctx context.Context, w io.Writer, cfg *config.Config, st *store.SQLite) error {
+	if c, err := pipeline.LoadCredits(ctx, st); err != nil {
+		return err
+	} else if c != nil {
+		fmt.Fprintf(w, "\nCredits: %s (as of %s)\n", c, c.At.Local().Format("2006-01-02 15:04"))
+	}
+	for _, f := range cfg.Folders {
+		s, err := pipeline.LoadSharedAgent(ctx, st, f.AgentID)
+		if err != nil {
+			return err
+		}
+		if s != nil {
+			fmt.Fprintf(w, "\nShared agent: folder %s's agent %s also has runs mosaic-watch did not "+
+				"start (first seen %s). When the answer to one of its run starts is lost, the file "+
+				"waits for a person instead of a guess.\n", f.Name, f.AgentID,
+				s.Since.Local().Format("2006-01-02 15:04"))
+		}
+	}
 	return nil
 }
 

@@ -2,26 +2,39 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"text/tabwriter"
 
 	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/config"
 	"github.com/mosaic-watch/mosaic-watch/mosaic"
+	"github.com/mosaic-watch/mosaic-watch/pipeline"
 )
 
-func cmdValidate(_ context.Context, env *cliEnv, args []string) error {
-	fs := newFlags(env, "validate", "--config FILE", `
+func cmdValidate(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlags(env, "validate", "--config FILE [--online]", `
 Check a configuration file without starting anything: unknown keys, wrong types, missing
 folders or agent ids, outputs inside inputs and the like are reported with the file, line and
 key. Prints the folders as the daemon will see them, with every default filled in.
-Exit code 0 when valid, 2 when not.`)
+
+With --online it also asks Mosaic about each folder's agent, as the daemon does at every
+start: the agent exists and the API key may read it, every update_params and ignore_nodes key
+is one of its nodes, and it takes exactly one video (agents with several video inputs and
+generation-only agents are not supported yet). It also shows the account's credit balance.
+Exit code 0 when valid, 2 when not, 1 when Mosaic could not be asked.`)
 	configPath := configFlag(fs)
+	online := fs.Bool("online", false, "also check each folder's agent with Mosaic")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	cfg, err := loadConfigFlag(env, "validate", *configPath)
 	if err != nil {
 		return err
+	}
+	if *online {
+		if err := validateOnline(ctx, env, cfg); err != nil {
+			return err
+		}
 	}
 	out := env.stdout
 	fmt.Fprintf(out, "%s is valid.\n\n", cfg.File)
@@ -45,7 +58,46 @@ Exit code 0 when valid, 2 when not.`)
 		if f.AfterFailure == config.Move {
 			failure += " to " + f.AfterFailureMoveTo
 		}
-		fmt.Fprintf(tw, "  source\tafter success: %s; after failure: %s\n", success, failure)
+		fmt.Fprintf(tw, "  source\tafter success: %s; after failure: %s; on change during "+
+			"its run: %s\n", success, failure, f.OnSourceChange)
 	}
 	return tw.Flush()
+}
+
+// validateOnline asks Mosaic about every folder's agent (pipeline.Preflight) and the balance.
+func validateOnline(ctx context.Context, env *cliEnv, cfg *config.Config) error {
+	client, err := mosaic.New(mosaic.Options{
+		BaseURL: cfg.BaseURL, APIKey: cfg.APIKey, UserAgent: "mosaic-watch/" + version,
+	})
+	if err != nil {
+		return err
+	}
+	var problems config.ErrorList
+	for i := range cfg.Folders {
+		f := &cfg.Folders[i]
+		agent, err := pipeline.Preflight(ctx, client, f.PipelineFolder())
+		var pe *pipeline.PreflightError
+		switch {
+		case errors.As(err, &pe):
+			for _, p := range pe.Problems {
+				problems = append(problems, cfg.Problem(f, p.Key, p.Msg))
+			}
+		case err != nil:
+			return fmt.Errorf("ask Mosaic about the agent of folder %q: %w", f.Name, err)
+		default:
+			fmt.Fprintf(env.stdout, "Folder %q: agent %s (%s) checked with Mosaic.\n",
+				f.Name, f.AgentID, agent.Name)
+		}
+	}
+	if len(problems) > 0 {
+		problems.Sort()
+		return problems
+	}
+	if c, err := client.GetCredits(ctx); err == nil {
+		rec := pipeline.CreditsRecord{Balance: c.Balance, Unlimited: c.Unlimited,
+			AutoTopUp: c.AutoTopUp.Enabled}
+		fmt.Fprintf(env.stdout, "Credits: %s\n", rec.String())
+	}
+	fmt.Fprintln(env.stdout)
+	return nil
 }

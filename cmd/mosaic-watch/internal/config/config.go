@@ -82,6 +82,22 @@ type Folder struct {
 	AfterFailure       Disposition   // Keep or Move
 	AfterFailureMoveTo string        // set iff AfterFailure is Move
 	MaxFileSize        int64         // limits.max_file_size in bytes
+	// OnSourceChange is on_source_change: what happens to an active run whose source file is
+	// replaced or deleted (pipeline.SourceChangeFinish or pipeline.SourceChangeCancel).
+	OnSourceChange string
+
+	at  map[string]location // where each key was set, for problems found after loading
+	src location            // the folder entry itself
+}
+
+// Problem is a problem with folder f's key found after loading (e.g. by asking Mosaic about
+// the agent), placed at the line that set the key, else at the folder entry.
+func (c *Config) Problem(f *Folder, key, msg string) *Error {
+	loc, ok := f.at[key]
+	if !ok {
+		loc = location{path: f.src.path + "." + key, line: f.src.line}
+	}
+	return &Error{File: c.File, Line: loc.line, Path: loc.path, Msg: msg}
 }
 
 // Disposition is what happens to a source video once its job ends (after_success,
@@ -112,7 +128,7 @@ func (f *Folder) PipelineFolder() pipeline.Folder {
 		UpdateParams: f.UpdateParams, IgnoreNodes: f.IgnoreNodes,
 		AfterSuccess: string(f.AfterSuccess), AfterSuccessMoveTo: f.AfterSuccessMoveTo,
 		AfterFailure: string(f.AfterFailure), AfterFailureMoveTo: f.AfterFailureMoveTo,
-		MaxFileSize: f.MaxFileSize,
+		MaxFileSize: f.MaxFileSize, OnSourceChange: f.OnSourceChange,
 	}
 }
 

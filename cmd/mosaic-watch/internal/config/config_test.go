@@ -483,7 +483,11 @@ func TestLoadConfigDefaults(t *testing.T) {
 			AfterSuccess:    "keep",
 			AfterFailure:    "keep",
 			MaxFileSize:     5 << 30,
+			OnSourceChange:  "finish",
 		}},
+	}
+	for i := range cfg.Folders { // where keys were set is checked in TestProblemAfterLoading
+		cfg.Folders[i].at, cfg.Folders[i].src = nil, location{}
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("Load =\n%+v\nwant\n%+v", cfg, want)
@@ -915,5 +919,34 @@ func TestConfigExampleDocumentsEveryKey(t *testing.T) {
 	sort.Strings(missing)
 	if len(missing) > 0 {
 		t.Errorf("config.example.yaml does not document keys %q", missing)
+	}
+}
+
+func TestOnSourceChange(t *testing.T) {
+	dir := testDir(t)
+	cfg := loadOK(t, dir, minimal+"    on_source_change: cancel\n", defaultTestEnv)
+	if got := cfg.Folders[0].PipelineFolder().OnSourceChange; got != "cancel" {
+		t.Fatalf("on_source_change = %q", got)
+	}
+	_, err := Load(writeConfig(t, dir, minimal+"    on_source_change: stop\n", 0o600), defaultTestEnv)
+	if err == nil || !strings.Contains(err.Error(), "on_source_change") ||
+		!strings.Contains(err.Error(), "finish") {
+		t.Fatalf("bad value: %v", err)
+	}
+}
+
+// A problem found after loading (Mosaic says a node does not exist) points at the line that set
+// the key, or at the folder entry when the key was not set.
+func TestProblemAfterLoading(t *testing.T) {
+	dir := testDir(t)
+	cfg := loadOK(t, dir, minimal+"    update_params:\n      nope: {x: 1}\n", defaultTestEnv)
+	f := &cfg.Folders[0]
+	e := cfg.Problem(f, "update_params", `"nope" is not a node`)
+	if e.Path != "folders[0].update_params" || e.Line != 7 ||
+		!strings.Contains(e.Error(), "config.yaml:7: ") {
+		t.Fatalf("problem at %+v", e)
+	}
+	if e := cfg.Problem(f, "ignore_nodes", "x"); e.Path != "folders[0].ignore_nodes" || e.Line != 4 {
+		t.Fatalf("unset key placed at %+v", e)
 	}
 }

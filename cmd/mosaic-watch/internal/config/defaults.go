@@ -59,6 +59,7 @@ func defaultFolder() Folder {
 		AfterSuccess:    Keep,
 		AfterFailure:    Keep,
 		MaxFileSize:     DefaultMaxFileSize,
+		OnSourceChange:  pipeline.SourceChangeFinish,
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/mosaic-watch/mosaic-watch/mosaic"
+	"github.com/mosaic-watch/mosaic-watch/pipeline"
 	"github.com/mosaic-watch/mosaic-watch/watcher"
 	"go.yaml.in/yaml/v3"
 )
@@ -26,7 +27,7 @@ var (
 	webhookKeys       = []string{"secret", "public_url"}
 	folderSettingKeys = []string{"recursive", "include", "exclude", "settle", "incomplete_after",
 		"mode", "poll_interval", "after_success", "after_success_move_to", "after_failure",
-		"after_failure_move_to", "limits"}
+		"after_failure_move_to", "limits", "on_source_change"}
 	folderLimitsKeys = []string{"max_file_size"}
 	folderOnlyKeys   = []string{"name", "input", "output", "agent_id", "update_params", "ignore_nodes"}
 	folderKeys       = append(append([]string{}, folderOnlyKeys...), folderSettingKeys...)
@@ -34,6 +35,7 @@ var (
 	modes          = []watcher.Mode{watcher.ModeAuto, watcher.ModeEvents, watcher.ModePoll}
 	successActions = []Disposition{Keep, Move, Delete}
 	failureActions = []Disposition{Keep, Move}
+	sourceChanges  = []string{pipeline.SourceChangeFinish, pipeline.SourceChangeCancel}
 	uploadAPIs     = []mosaic.UploadAPI{mosaic.UploadsAPI, mosaic.VideosAPI}
 	logLevels      = []string{"debug", "info", "warn", "error"}
 	logFormats     = []string{"text", "json"}
@@ -276,6 +278,10 @@ func (l *loader) folderSetting(key string, v *yaml.Node, p string, src *folderSo
 		if s, ok := l.pathValue(v, p); ok {
 			f.AfterFailureMoveTo = s
 		}
+	case "on_source_change":
+		if s, ok := l.enum(v, p, sourceChanges); ok {
+			f.OnSourceChange = s
+		}
 	case "limits":
 		l.mapping(v, p, folderLimitsKeys, func(_ string, _, v *yaml.Node, p string) {
 			src.set["limits.max_file_size"] = location{p, v.Line}
@@ -306,7 +312,7 @@ func (l *loader) walkFolders(n *yaml.Node, tmpl folderSource) {
 				kindName(item))
 			continue
 		}
-		l.mapping(item, p, folderKeys, func(key string, _, v *yaml.Node, kp string) {
+		l.mapping(item, p, folderKeys, func(key string, k, v *yaml.Node, kp string) {
 			f := &src.f
 			switch key {
 			case "name":
@@ -328,8 +334,10 @@ func (l *loader) walkFolders(n *yaml.Node, tmpl folderSource) {
 					}
 				}
 			case "update_params":
+				src.set[key] = location{kp, k.Line}
 				f.UpdateParams = l.updateParams(v, kp)
 			case "ignore_nodes":
+				src.set[key] = location{kp, k.Line}
 				f.IgnoreNodes, _ = l.strList(v, kp)
 			default:
 				l.folderSetting(key, v, kp, &src)

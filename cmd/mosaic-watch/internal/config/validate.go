@@ -29,6 +29,7 @@ func (l *loader) validate() {
 	l.validateOverlaps()
 	l.validateLoops()
 	for _, src := range l.folders {
+		src.f.at, src.f.src = src.set, location{src.path, src.line}
 		l.cfg.Folders = append(l.cfg.Folders, src.f)
 	}
 }

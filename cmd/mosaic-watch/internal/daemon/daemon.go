@@ -144,7 +144,8 @@ func (d *Daemon) httpOptions() httpapi.Options {
 		FolderHealth: d.folderHealth, Metrics: d.metrics.reg, Logger: d.log,
 	}
 	for _, f := range d.cfg.Folders {
-		o.Folders = append(o.Folders, httpapi.Folder{Name: f.Name, Input: f.Input, Output: f.Output})
+		o.Folders = append(o.Folders, httpapi.Folder{Name: f.Name, Input: f.Input, Output: f.Output,
+			AgentID: f.AgentID})
 	}
 	return o
 }
@@ -160,10 +161,21 @@ func (d *Daemon) Run(ctx context.Context) error {
 	log.Info("mosaic-watch started", "version", d.version, "config", cfg.File,
 		"folders", len(d.served), "state_dir", cfg.StateDir, "api", mosaic.RedactURL(cfg.BaseURL))
 
+	// Every folder's agent is checked before any file is run: a configuration Mosaic refuses
+	// stops the start with the file and line; no answer only warns.
+	all := make([]int, len(cfg.Folders))
+	for i := range all {
+		all[i] = i
+	}
+	unchecked, err := d.preflight(ctx, all)
+	if err != nil {
+		return err
+	}
+
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	var wg sync.WaitGroup
-	errs := make(chan error, 2)
+	errs := make(chan error, 3)
 	wg.Go(func() {
 		if err := d.watcher.Run(workCtx); err != nil && workCtx.Err() == nil {
 			errs <- fmt.Errorf("watcher: %w", err)
@@ -176,6 +188,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	})
 	wg.Go(func() { d.intake(workCtx) })
 	wg.Go(func() { d.publishHealth(workCtx) })
+	wg.Go(func() { d.creditsLoop(workCtx) })
+	if len(unchecked) > 0 {
+		wg.Go(func() { d.preflightLater(workCtx, unchecked, func(err error) { errs <- err }) })
+	}
 	if d.http != nil {
 		wg.Go(func() { d.http.Serve(workCtx) })
 	}
@@ -184,7 +200,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case runErr = <-errs:
-		log.Error("stopping after a fatal error", "err", runErr)
+		log.Error("stopping after a fatal error", "err", runErr.Error())
 	}
 	cancelWork()
 	done := make(chan struct{})

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/jobview"
+	"github.com/mosaic-watch/mosaic-watch/pipeline"
 	"github.com/mosaic-watch/mosaic-watch/store"
 )
 
@@ -93,6 +94,8 @@ type stateCollector struct {
 	healthy *prometheus.Desc
 	settle  *prometheus.Desc
 	paused  *prometheus.Desc
+	credits *prometheus.Desc
+	shared  *prometheus.Desc
 }
 
 func newStateCollector(d *Daemon) *stateCollector {
@@ -106,6 +109,11 @@ func newStateCollector(d *Daemon) *stateCollector {
 			"Files waiting to finish being written.", nil, nil),
 		paused: prometheus.NewDesc("mosaic_watch_paused",
 			"1 while work is paused (e.g. the API key was rejected).", nil, nil),
+		credits: prometheus.NewDesc("mosaic_watch_credits_balance",
+			"The Mosaic account's credit balance, as last read (every 5 minutes).", nil, nil),
+		shared: prometheus.NewDesc("mosaic_watch_agent_shared",
+			"1 when another client also runs the folder's agent: a lost run-start answer then "+
+				"waits for a person.", []string{"folder"}, nil),
 	}
 }
 
@@ -114,6 +122,8 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.healthy
 	ch <- c.settle
 	ch <- c.paused
+	ch <- c.credits
+	ch <- c.shared
 }
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
@@ -145,4 +155,21 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		paused = 1
 	}
 	ch <- prometheus.MustNewConstMetric(c.paused, prometheus.GaugeValue, paused)
+	if rec, err := pipeline.LoadCredits(ctx, d.store); err != nil {
+		ch <- prometheus.NewInvalidMetric(c.credits, err)
+	} else if rec != nil && !rec.Unlimited {
+		ch <- prometheus.MustNewConstMetric(c.credits, prometheus.GaugeValue, rec.Balance)
+	}
+	for _, f := range d.cfg.Folders {
+		s, err := pipeline.LoadSharedAgent(ctx, d.store, f.AgentID)
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(c.shared, err)
+			continue
+		}
+		v := 0.0
+		if s != nil {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.shared, prometheus.GaugeValue, v, f.Name)
+	}
 }

@@ -25,6 +25,8 @@ var dashboardTmpl = template.Must(template.New("dashboard.html").Funcs(template.
 	},
 }).ParseFS(webFS, "web/dashboard.html"))
 
+var newRunTmpl = template.Must(template.ParseFS(webFS, "web/newrun.html"))
+
 const dashboardRefresh = 3 // seconds
 
 type dashboardData struct {
@@ -40,6 +42,14 @@ type dashboardData struct {
 	Finished  []jobview.Job
 	CSRF      string
 	TotalJobs int
+	Credits   *pipeline.CreditsRecord // nil until the daemon read the balance
+	Shared    []sharedRow             // folders whose agent another client also runs
+}
+
+type sharedRow struct {
+	Folder, AgentID string
+	Since           time.Time
+	RunIDs          []string
 }
 
 type folderRow struct {
@@ -95,6 +105,15 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request) {
 		data.Active = append(data.Active, row)
 	}
 	data.Problems = append(append(data.Problems, ov.Attention...), ov.Failed...)
+	if c, err := pipeline.LoadCredits(r.Context(), s.opts.Jobs); err == nil {
+		data.Credits = c
+	}
+	for _, f := range s.opts.Folders {
+		sa, err := pipeline.LoadSharedAgent(r.Context(), s.opts.Jobs, f.AgentID)
+		if err == nil && sa != nil {
+			data.Shared = append(data.Shared, sharedRow{f.Name, f.AgentID, sa.Since, sa.RunIDs})
+		}
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	if err := dashboardTmpl.Execute(w, data); err != nil {
 		s.log.Warn("render dashboard", "err", err)

@@ -148,17 +148,40 @@ func (s *Server) lookupJob(w http.ResponseWriter, r *http.Request) (*store.Job, 
 	return j, true
 }
 
-// handleRetry: POST /api/jobs/{id}/retry, like `mosaic-watch retry JOB`. Browsers must prove the
+// handleNewRun: GET /jobs/{id}/new-run, the dashboard's confirmation before it starts a new,
+// billed run for a job whose run is unknown: it shows why, with the candidate runs, and the
+// form that asks for it (the dashboard runs no scripts, so a page confirms instead of a dialog).
+func (s *Server) handleNewRun(w http.ResponseWriter, r *http.Request) {
+	j, ok := s.lookupJob(w, r)
+	if !ok {
+		return
+	}
+	if j.Status != store.StatusFailed && j.Status != store.StatusAttention {
+		http.Redirect(w, r, "/#job-"+strconv.FormatInt(j.ID, 10), http.StatusSeeOther)
+		return
+	}
+	data := struct {
+		Job  jobview.Job
+		CSRF string
+	}{jobview.Of(s.names, *j), s.csrf}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := newRunTmpl.Execute(w, data); err != nil {
+		s.log.Warn("render new-run page", "err", err)
+	}
+}
+
+// handleRetry: POST /api/jobs/{id}/retry, like `mosaic-watch retry JOB`; with new_run=1 (form
+// field or query) like `mosaic-watch retry --new-run JOB`. Browsers must prove the
 // request comes from the dashboard (same origin and its form token); scripts sending a bearer
 // token cannot be driven cross-site, so they need neither.
 func (s *Server) handleRetry(w http.ResponseWriter, r *http.Request) {
 	fromPage := !hasBearer(r)
+	r.Body = http.MaxBytesReader(w, r.Body, formMaxBody)
 	if fromPage {
 		if !sameOrigin(r) {
 			writeJSONError(w, http.StatusForbidden, "cross-origin request refused")
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, formMaxBody)
 		given := r.Header.Get("X-CSRF-Token")
 		if given == "" {
 			given = r.PostFormValue("csrf")
@@ -172,7 +195,11 @@ func (s *Server) handleRetry(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	what, err := pipeline.PrepareRetry(j, time.Now())
+	prepare := pipeline.PrepareRetry
+	if r.FormValue("new_run") == "1" { // a new, billed run: asked for explicitly
+		prepare = pipeline.PrepareNewRun
+	}
+	what, err := prepare(j, time.Now())
 	if err != nil {
 		writeJSONError(w, http.StatusConflict, err.Error())
 		return

@@ -53,6 +53,7 @@ type Work interface {
 // Folder is a watched folder as the HTTP surface shows it.
 type Folder struct {
 	Name, Input, Output string
+	AgentID             string
 }
 
 // Options is everything the HTTP surface needs, as narrow as it needs it.
@@ -195,6 +196,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /api/jobs", s.auth(http.HandlerFunc(s.handleJobs)))
 	mux.Handle("GET /api/jobs/{id}", s.auth(http.HandlerFunc(s.handleJob)))
 	mux.Handle("POST /api/jobs/{id}/retry", s.auth(http.HandlerFunc(s.handleRetry)))
+	mux.Handle("GET /jobs/{id}/new-run", s.auth(http.HandlerFunc(s.handleNewRun)))
 	mux.Handle("GET /{$}", s.auth(http.HandlerFunc(s.handleDashboard)))
 	return securityHeaders(mux)
 }

@@ -5,9 +5,11 @@ package jobview
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
+	"github.com/mosaic-watch/mosaic-watch/pipeline"
 	"github.com/mosaic-watch/mosaic-watch/store"
 )
 
@@ -28,8 +30,11 @@ type Job struct {
 	RunID     string       `json:"run_id,omitempty"`
 	RunStatus string       `json:"run_status,omitempty"`
 	Outputs   []string     `json:"outputs,omitempty"`
-	Updated   time.Time    `json:"updated_at"`
-	History   []Event      `json:"history,omitempty"`
+	// NeedsNewRun: only a new run (which bills one) can process the file again, e.g. whether a
+	// run was started for it is unknown (retry --new-run).
+	NeedsNewRun bool      `json:"needs_new_run,omitempty"`
+	Updated     time.Time `json:"updated_at"`
+	History     []Event   `json:"history,omitempty"`
 }
 
 // Event is one recorded step of a job's history.
@@ -95,6 +100,7 @@ func Of(names Names, j store.Job) Job {
 		t := j.NextAttemptAt
 		v.NextTry = &t
 	}
+	v.NeedsNewRun = pipeline.NeedsNewRun(&j)
 	for _, o := range j.Outputs {
 		if o.Path != "" {
 			v.Outputs = append(v.Outputs, o.Path)
@@ -171,6 +177,9 @@ func Load(ctx context.Context, st Store, names Names, all bool) (*Overview, erro
 func StepText(j store.Job) string {
 	switch j.Step {
 	case store.StepFound:
+		if j.CopyOf != 0 {
+			return fmt.Sprintf("waiting for job %d (same content) to reuse its outputs", j.CopyOf)
+		}
 		return "hashing"
 	case store.StepSettled:
 		return "uploading"
@@ -179,6 +188,9 @@ func StepText(j store.Job) string {
 	case store.StepFinalized:
 		return "waiting to start the run"
 	case store.StepStartingRun:
+		if j.RunStatus != "" && j.Status.Open() {
+			return "looking on Mosaic for the run of an unanswered start"
+		}
 		return "starting the run"
 	case store.StepRunStarted:
 		if j.RunMessage != "" {
@@ -186,6 +198,9 @@ func StepText(j store.Job) string {
 		}
 		return "running on Mosaic"
 	case store.StepRunFinished:
+		if j.CopyOf != 0 {
+			return fmt.Sprintf("taking the outputs of job %d (same content)", j.CopyOf)
+		}
 		return "downloading outputs"
 	case store.StepOutputsWritten:
 		return "handling the source file"
