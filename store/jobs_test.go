@@ -515,3 +515,44 @@ func TestReopenOnlyAnUnchangedClosedJob(t *testing.T) {
 		t.Fatalf("job after the stale Reopen: %s at %s", got.Status, got.Step)
 	}
 }
+
+func TestWaitingIsNotClaimedAndReopens(t *testing.T) {
+	s := openTest(t)
+	ctx := testCtx(t)
+	n := newJob("/in", "held.mov")
+	n.Status, n.Reason = StatusWaiting, "waiting for approval"
+	j, created, err := s.AddJob(ctx, n, t0)
+	if err != nil || !created || j.Status != StatusWaiting || j.LastError != n.Reason {
+		t.Fatalf("AddJob waiting = %+v, %v, %v", j, created, err)
+	}
+	if got, _ := s.Claim(ctx, "w", nil, t0.Add(time.Hour), time.Minute, 10); len(got) != 0 {
+		t.Fatalf("a waiting job was claimed: %v", ids(got))
+	}
+	held := *mustGet(t, s, j.ID)
+	held.Status, held.LastError, held.NextAttemptAt = StatusActive, "", t0
+	if err := s.Reopen(ctx, &held, "approved"); err != nil {
+		t.Fatalf("Reopen of a waiting job = %v", err)
+	}
+	if got, _ := s.Claim(ctx, "w", nil, t0.Add(time.Hour), time.Minute, 10); len(got) != 1 {
+		t.Fatalf("the approved job was not claimable: %v", ids(got))
+	}
+}
+
+func TestRunsStartedSince(t *testing.T) {
+	s := openTest(t)
+	ctx := testCtx(t)
+	jobs := addN(t, s, 4)
+	for i, at := range []time.Time{t0.Add(-25 * time.Hour), t0.Add(-2 * time.Hour), t0.Add(-time.Hour), {}} {
+		j := jobs[i]
+		j.RunStartAt = at
+		mustSave(t, s, &j, "start")
+	}
+	got, err := s.RunsStartedSince(ctx, t0.Add(-24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || !got[0].At.Equal(t0.Add(-2*time.Hour)) || !got[1].At.Equal(t0.Add(-time.Hour)) ||
+		got[0].Folder != "f" {
+		t.Fatalf("RunsStartedSince = %+v", got)
+	}
+}
