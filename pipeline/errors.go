@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/mosaic-watch/mosaic-watch/mosaic"
@@ -19,6 +20,7 @@ const (
 	outAttention                // a person must act
 	outSkip                     // the job no longer applies (file changed, vanished, duplicate)
 	outDefer                    // not an error: try again at a given time without counting an attempt
+	outWait                     // held on purpose (StatusWaiting) until something else lifts it
 )
 
 // jobError carries the decision a step made about its failure.
@@ -45,6 +47,7 @@ func transient(msg string, err error) error {
 	return &jobError{out: outRetry, msg: msg, err: err}
 }
 func deferUntil(t time.Time, msg string) error { return &jobError{out: outDefer, msg: msg, until: t} }
+func wait(msg string) error                    { return &jobError{out: outWait, msg: msg} }
 
 // classify turns an error from a step into a decision. API errors are classified by the mosaic
 // package; anything unknown is treated as transient, because a retry is cheaper than a lost file.
@@ -127,6 +130,11 @@ func (p *Pipeline) fail(ctx context.Context, j *store.Job, err error) {
 		j.Status = store.StatusSkipped
 		j.Note = msg
 		log.Info("job skipped", "reason", msg)
+	case outWait:
+		j.Status = store.StatusWaiting
+		j.LastError = msg
+		log.Info("job waits", "reason", msg)
+		msg = "waiting: " + msg
 	}
 	j.LeaseUntil = time.Time{} // the job leaves its worker whatever the outcome
 	if j.Step == store.StepStartingRun && j.Status.Open() {
@@ -137,6 +145,9 @@ func (p *Pipeline) fail(ctx context.Context, j *store.Job, err error) {
 	}
 	if err := p.commit(ctx, j, msg); err != nil && ctx.Err() == nil {
 		log.Error("record step failure", "err", err)
+	}
+	if je.out == outWait && strings.HasPrefix(je.msg, WaitDailyLimit) {
+		p.wakeBudget() // it knows when the window frees
 	}
 }
 

@@ -78,8 +78,9 @@ func (p *Pipeline) cleanStaleTemps(ctx context.Context) {
 			jobs = append(jobs, j)
 		}
 	}
+	folders := p.allFolders()
 	for _, j := range jobs {
-		f, ok := p.folders[j.Folder]
+		f, ok := folders[j.Folder]
 		if !ok {
 			continue
 		}
@@ -89,7 +90,7 @@ func (p *Pipeline) cleanStaleTemps(ctx context.Context) {
 			}
 		}
 	}
-	for _, f := range p.folders {
+	for _, f := range folders {
 		_ = filepath.WalkDir(f.Output, func(path string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() || !strings.HasSuffix(d.Name(), tempSuffix) || keep[path] {
 				return nil

@@ -395,7 +395,7 @@ func (p *Pipeline) handleSource(f *Folder, j *store.Job, action, moveTo string) 
 
 // handleFailedSource applies after_failure: move for a job that failed for good.
 func (p *Pipeline) handleFailedSource(_ context.Context, j *store.Job) {
-	f, ok := p.folders[j.Folder]
+	f, ok := p.folder(j.Folder)
 	if !ok || f.AfterFailure != "move" {
 		return
 	}

@@ -40,6 +40,12 @@ func (p *Pipeline) stepStartRun(ctx context.Context, j *store.Job) error {
 	if err != nil {
 		return err
 	}
+	if j.Step == store.StepFinalized && j.AgentID != f.AgentID {
+		// The folder's agent changed (a reload) before this file's run started.
+		p.log.Info("the folder's agent changed; this file runs the new one", "job", j.ID, "path", j.RelPath,
+			"agent", f.AgentID, "was", j.AgentID)
+		j.AgentID = f.AgentID
+	}
 	lock := p.agentLock(j.AgentID)
 	lock.Lock()
 	defer lock.Unlock()
@@ -72,12 +78,16 @@ func (p *Pipeline) stepStartRun(ctx context.Context, j *store.Job) error {
 		return err
 	}
 
+	startAt := p.now()
+	if why := p.budget.take(j.Folder, startAt); why != "" {
+		return wait(why)
+	}
 	p.addActiveRuns(1)
 	j.Step = store.StepStartingRun
-	j.RunStartAt = p.now()
+	j.RunStartAt = startAt
 	if err := p.commitDurable(ctx, j, "starting the agent run"); err != nil {
 		p.addActiveRuns(-1)
-		return err
+		return err // left at starting_run: reconciled, which releases the budget if no run exists
 	}
 	req := mosaic.RunRequest{
 		VideoIDs:     []string{j.VideoID},
@@ -102,6 +112,8 @@ func (p *Pipeline) stepStartRun(ctx context.Context, j *store.Job) error {
 	}
 	// Known not started: back to finalized, and let the error decide when to try again.
 	p.addActiveRuns(-1)
+	p.budget.release(j.Folder, j.RunStartAt)
+	p.wakeBudget()
 	j.Step = store.StepFinalized
 	j.RunStartAt = time.Time{}
 	return err
@@ -209,6 +221,8 @@ func (p *Pipeline) reconcile(ctx context.Context, j *store.Job) error {
 			return deferUntil(wait, "no run listed yet for the lost start; looking again at "+wait.Format(time.RFC3339))
 		}
 		p.addActiveRuns(-1)
+		p.budget.release(j.Folder, j.RunStartAt)
+		p.wakeBudget()
 		j.Step = store.StepFinalized
 		j.RunStartAt = time.Time{}
 		j.Attempts++
