@@ -50,6 +50,11 @@ type Limits struct {
 	Uploads    int // concurrent uploads
 	ActiveRuns int // runs in flight on Mosaic at once
 	Downloads  int // concurrent downloads
+	// MaxRunsPerDay bounds run starts of all folders in any 24 hours; 0 = no limit.
+	MaxRunsPerDay int
+	// BacklogConfirmOver is how many videos already in a folder the first time it is watched
+	// start at once under existing_files: confirm; the rest wait for `approve`.
+	BacklogConfirmOver int
 }
 
 // Retry is the `retry:` section.
@@ -80,7 +85,21 @@ type Folder struct {
 	AfterFailure       Disposition   // Keep or Move
 	AfterFailureMoveTo string        // set iff AfterFailure is Move
 	MaxFileSize        int64         // limits.max_file_size in bytes
+	MaxRunsPerDay      int           // limits.max_runs_per_day of the folder; 0 = no limit
+	// ExistingFiles is what happens to the videos already in the folder the first time it is
+	// watched (existing_files).
+	ExistingFiles ExistingFiles
 }
+
+// ExistingFiles is the existing_files policy.
+type ExistingFiles string
+
+// existing_files values.
+const (
+	ExistingConfirm ExistingFiles = "confirm" // up to limits.backlog_confirm_over start, the rest wait
+	ExistingProcess ExistingFiles = "process" // every one starts
+	ExistingIgnore  ExistingFiles = "ignore"  // none starts; they are recorded as skipped
+)
 
 // Disposition is what happens to a source video once its job ends (after_success,
 // after_failure).
@@ -110,7 +129,7 @@ func (f *Folder) PipelineFolder() pipeline.Folder {
 		UpdateParams: f.UpdateParams, IgnoreNodes: f.IgnoreNodes,
 		AfterSuccess: string(f.AfterSuccess), AfterSuccessMoveTo: f.AfterSuccessMoveTo,
 		AfterFailure: string(f.AfterFailure), AfterFailureMoveTo: f.AfterFailureMoveTo,
-		MaxFileSize: f.MaxFileSize,
+		MaxFileSize: f.MaxFileSize, MaxRunsPerDay: f.MaxRunsPerDay,
 	}
 }
 

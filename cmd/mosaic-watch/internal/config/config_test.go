@@ -464,7 +464,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		StateDir:        DefaultStateDir(),
 		LogLevel:        slog.LevelInfo,
 		LogFormat:       "text",
-		Limits:          Limits{Uploads: 2, ActiveRuns: 8, Downloads: 2},
+		Limits:          Limits{Uploads: 2, ActiveRuns: 8, Downloads: 2, BacklogConfirmOver: 50},
 		ShutdownTimeout: 10 * time.Second,
 		ScanInterval:    time.Hour,
 		Retry:           Retry{Base: 30 * time.Second, Max: time.Hour, Attempts: 8},
@@ -482,6 +482,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 			AfterSuccess:    "keep",
 			AfterFailure:    "keep",
 			MaxFileSize:     5 << 30,
+			ExistingFiles:   "confirm",
 		}},
 	}
 	if !reflect.DeepEqual(cfg, want) {
@@ -914,5 +915,50 @@ func TestConfigExampleDocumentsEveryKey(t *testing.T) {
 	sort.Strings(missing)
 	if len(missing) > 0 {
 		t.Errorf("config.example.yaml does not document keys %q", missing)
+	}
+}
+
+func TestLoadConfigBacklogAndRunLimits(t *testing.T) {
+	dir := testDir(t)
+	cfg := loadOK(t, dir, `mosaic:
+  api_key: ${MOSAIC_API_KEY}
+limits:
+  max_runs_per_day: 3
+  backlog_confirm_over: 0
+defaults:
+  existing_files: ignore
+  limits:
+    max_runs_per_day: 2
+folders:
+  - input: in
+    output: out
+    agent_id: `+testAgent+`
+  - input: in2
+    output: out2
+    agent_id: `+testAgent+`
+    existing_files: process
+    limits:
+      max_runs_per_day: 0
+`, defaultTestEnv)
+	if cfg.Limits.MaxRunsPerDay != 3 || cfg.Limits.BacklogConfirmOver != 0 {
+		t.Errorf("limits = %+v", cfg.Limits)
+	}
+	a, b := cfg.Folders[0], cfg.Folders[1]
+	if a.ExistingFiles != ExistingIgnore || a.MaxRunsPerDay != 2 || a.PipelineFolder().MaxRunsPerDay != 2 {
+		t.Errorf("folder 0: existing_files %q, max_runs_per_day %d", a.ExistingFiles, a.MaxRunsPerDay)
+	}
+	if b.ExistingFiles != ExistingProcess || b.MaxRunsPerDay != 0 {
+		t.Errorf("folder 1: existing_files %q, max_runs_per_day %d", b.ExistingFiles, b.MaxRunsPerDay)
+	}
+	_, err := Load(writeConfig(t, dir, strings.Replace(minimal, "folders:", `limits:
+  max_runs_per_day: -1
+defaults:
+  existing_files: ask
+folders:`, 1), 0o600), defaultTestEnv)
+	var list ErrorList
+	if !errors.As(err, &list) ||
+		!hasProblem(list, wantProblem{"limits.max_runs_per_day", 4, "at least 0"}) ||
+		!hasProblem(list, wantProblem{"defaults.existing_files", 6, "confirm, process, ignore"}) {
+		t.Errorf("problems = %v", err)
 	}
 }
