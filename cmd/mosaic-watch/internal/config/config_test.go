@@ -962,3 +962,65 @@ folders:`, 1), 0o600), defaultTestEnv)
 		t.Errorf("problems = %v", err)
 	}
 }
+
+func TestPlanReloadDescribesAndKeepsRestartKeys(t *testing.T) {
+	dir := testDir(t)
+	for _, d := range []string{"social", "old"} {
+		os.MkdirAll(filepath.Join(dir, d), 0o755)
+	}
+	running := loadOK(t, dir, `mosaic:
+  api_key: ${MOSAIC_API_KEY}
+state_dir: state
+http:
+  listen: 127.0.0.1:8787
+folders:
+  - name: captions
+    input: in
+    output: out
+    agent_id: `+testAgent+`
+    settle: 10s
+  - name: old
+    input: old
+    output: out-old
+    agent_id: `+testAgent+`
+`, defaultTestEnv)
+	next := loadOK(t, dir, `mosaic:
+  api_key: ${MOSAIC_API_KEY}
+state_dir: state2
+http:
+  listen: 127.0.0.1:9999
+limits:
+  max_runs_per_day: 20
+folders:
+  - name: captions
+    input: in
+    output: out
+    agent_id: 9b2f6d7e-3c1a-4e8b-a0f5-6d4c2b1e9a70
+    settle: 30s
+  - name: social
+    input: social
+    output: out-social
+    agent_id: `+testAgent+`
+`, testEnv(map[string]string{"MOSAIC_API_KEY": "mk_rotated_key"}))
+	r := PlanReload(running, next)
+	got := strings.Join(r.Changes, ", ")
+	want := "+folder social, -folder old, folder captions: agent_id changed, settle 10s→30s, " +
+		"limits.max_runs_per_day 0→20, mosaic.api_key changed"
+	if got != want {
+		t.Errorf("changes:\n got %s\nwant %s", got, want)
+	}
+	if strings.Contains(got, "mk_rotated_key") {
+		t.Error("the API key reached the change list")
+	}
+	if !reflect.DeepEqual(r.NeedRestart, []string{"state_dir", "http.listen"}) {
+		t.Errorf("need restart = %q", r.NeedRestart)
+	}
+	if r.Config.StateDir != running.StateDir || r.Config.HTTPListen != running.HTTPListen ||
+		r.Config.APIKey != "mk_rotated_key" || len(r.Config.Folders) != 2 || r.Config.Limits.MaxRunsPerDay != 20 {
+		t.Errorf("applied config: state %s, listen %s, key changed %v, %d folders",
+			r.Config.StateDir, r.Config.HTTPListen, r.Config.APIKey != running.APIKey, len(r.Config.Folders))
+	}
+	if same := PlanReload(running, running); len(same.Changes)+len(same.NeedRestart) != 0 {
+		t.Errorf("no change reported as %q / %q", same.Changes, same.NeedRestart)
+	}
+}
