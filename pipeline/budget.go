@@ -143,6 +143,18 @@ func (b *runBudget) release(folder string, at time.Time) {
 // input), for status displays and metrics.
 func (p *Pipeline) RunBudgets() (RunBudget, map[string]RunBudget) { return p.budget.state(p.now()) }
 
+// RunsByFolder adds to counts the run starts of the last 24 hours by folder input (limited or
+// not), for metrics.
+func (p *Pipeline) RunsByFolder(counts map[string]int) {
+	b := p.budget
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.prune(p.now())
+	for _, s := range b.starts {
+		counts[s.Folder]++
+	}
+}
+
 // loadRunStarts seeds the limits with the run starts the store knows of.
 func (p *Pipeline) loadRunStarts(ctx context.Context) error {
 	starts, err := p.st.RunsStartedSince(ctx, p.now().Add(-BudgetWindow))

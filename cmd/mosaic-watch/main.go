@@ -178,7 +178,7 @@ func loadConfigFlag(env *cliEnv, cmd, path string) (*config.Config, error) {
 }
 
 // newLogger logs to w at level, as text or JSON.
-func newLogger(w io.Writer, level slog.Level, format string) *slog.Logger {
+func newLogger(w io.Writer, level slog.Leveler, format string) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
 	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))

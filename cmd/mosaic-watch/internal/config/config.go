@@ -43,7 +43,12 @@ type Config struct {
 	HTTPToken        string // http.token (secret)
 	WebhookSecret    string // webhook.secret (secret)
 	WebhookPublicURL string // webhook.public_url, passed to runs as their callback_url
+
+	lookupEnv func(string) (string, bool) // how ${VAR} was expanded, for Reload
 }
+
+// Reload loads the same file again, expanding ${VAR} the same way: a running daemon's reload.
+func (c *Config) Reload() (*Config, error) { return Load(c.File, c.lookupEnv) }
 
 // Limits is the top-level `limits:` section.
 type Limits struct {

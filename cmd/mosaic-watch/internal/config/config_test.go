@@ -485,6 +485,10 @@ func TestLoadConfigDefaults(t *testing.T) {
 			ExistingFiles:   "confirm",
 		}},
 	}
+	if cfg.lookupEnv == nil {
+		t.Error("Load did not keep its lookupEnv for Reload")
+	}
+	cfg.lookupEnv = nil // funcs never compare equal
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("Load =\n%+v\nwant\n%+v", cfg, want)
 	}

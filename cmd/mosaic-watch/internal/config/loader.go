@@ -24,7 +24,7 @@ func Load(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
 		return nil, ErrorList{{File: abs, Msg: "cannot read config file: " + errText(err), Err: err}}
 	}
 	l := &loader{file: abs, dir: filepath.Dir(abs), lookupEnv: lookupEnv, cfg: defaults()}
-	l.cfg.File = abs
+	l.cfg.File, l.cfg.lookupEnv = abs, lookupEnv
 	l.home, l.homeErr = os.UserHomeDir()
 	if fi, err := os.Stat(abs); err == nil {
 		l.fileMode = fi.Mode().Perm()

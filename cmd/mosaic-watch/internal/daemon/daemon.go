@@ -28,7 +28,8 @@ const DBFileName = "mosaic-watch.db"
 
 // Daemon is one instance: store, API client, watcher and pipeline wired together.
 type Daemon struct {
-	cfg     *config.Config
+	cfgMu   sync.RWMutex
+	cfg     *config.Config // the configuration in effect; a reload replaces it (config())
 	log     *slog.Logger
 	version string
 	store   *store.SQLite
@@ -40,6 +41,9 @@ type Daemon struct {
 
 	healthMu sync.Mutex
 	health   map[string]string // folder input -> reason it is degraded ("" = healthy)
+
+	reload  reloadState
+	backlog backlogState
 }
 
 // New opens the state database and builds every part from cfg; it binds http.listen, so a
@@ -56,6 +60,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, version stri
 	}
 	d := &Daemon{cfg: cfg, log: log, version: version, store: st, health: make(map[string]string),
 		metrics: newMetrics()}
+	d.backlog.init()
+	d.noteLoaded()
 	if err := d.wire(ctx); err != nil {
 		st.Close()
 		return nil, err
@@ -100,6 +106,7 @@ func (d *Daemon) wire(ctx context.Context) error {
 		Limits: pipeline.Limits{
 			Uploads: cfg.Limits.Uploads, ActiveRuns: cfg.Limits.ActiveRuns, Downloads: cfg.Limits.Downloads,
 		},
+		MaxRunsPerDay: cfg.Limits.MaxRunsPerDay,
 		Retry: pipeline.Retry{
 			Base: cfg.Retry.Base, Max: cfg.Retry.Max, MaxAttempts: cfg.Retry.Attempts,
 		},
@@ -121,27 +128,32 @@ func (d *Daemon) wire(ctx context.Context) error {
 
 // httpOptions hands the HTTP surface the parts it serves, each behind a narrow interface.
 func (d *Daemon) httpOptions() httpapi.Options {
-	o := httpapi.Options{
-		Listen: d.cfg.HTTPListen, Token: d.cfg.HTTPToken, WebhookSecret: d.cfg.WebhookSecret,
-		Version: d.version, StateDir: d.cfg.StateDir, Jobs: d.store, Work: d.pipe,
+	cfg := d.config()
+	return httpapi.Options{
+		Listen: cfg.HTTPListen, Token: cfg.HTTPToken, WebhookSecret: cfg.WebhookSecret,
+		Version: d.version, StateDir: cfg.StateDir, Jobs: d.store, Work: d.pipe, Live: live{d},
 		FolderHealth: d.folderHealth, Metrics: d.metrics.reg, Logger: d.log,
 	}
-	for _, f := range d.cfg.Folders {
-		o.Folders = append(o.Folders, httpapi.Folder{Name: f.Name, Input: f.Input, Output: f.Output})
-	}
-	return o
 }
 
 // Store is the daemon's job store (the demo follows its job there).
 func (d *Daemon) Store() store.Store { return d.store }
 
+// config is the configuration in effect.
+func (d *Daemon) config() *config.Config {
+	d.cfgMu.RLock()
+	defer d.cfgMu.RUnlock()
+	return d.cfg
+}
+
 // Run works until ctx ends or a part fails, then stops taking new work and lets in-flight steps
 // reach a safe point within shutdown_timeout: every step is resumable, so what does not finish
 // in time resumes at the next start.
 func (d *Daemon) Run(ctx context.Context) error {
-	cfg, log := d.cfg, d.log
+	cfg, log := d.config(), d.log
 	log.Info("mosaic-watch started", "version", d.version, "config", cfg.File,
 		"folders", len(cfg.Folders), "state_dir", cfg.StateDir, "api", mosaic.RedactURL(cfg.BaseURL))
+	d.clearReloadError(ctx) // a start with a valid file ends any earlier failed reload
 
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
@@ -158,6 +170,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	})
 	wg.Go(func() { d.intake(workCtx) })
+	wg.Go(func() { d.watchConfigFile(workCtx) })
 	if d.http != nil {
 		wg.Go(func() { d.http.Serve(workCtx) })
 	}
@@ -245,7 +258,9 @@ func (d *Daemon) intakeOne(ctx context.Context, ev watcher.Event,
 		FileID: ev.FileID}
 	switch ev.Kind {
 	case watcher.Ready:
-		return append(ready, f)
+		if d.admit(ctx, &f) {
+			return append(ready, f)
+		}
 	case watcher.Incomplete:
 		d.retry(ctx, "record incomplete file", func() error {
 			return d.pipe.FileIncomplete(ctx, f, ev.Reason)
@@ -254,6 +269,9 @@ func (d *Daemon) intakeOne(ctx context.Context, ev watcher.Event,
 		d.log.Debug("file vanished", "folder", ev.Root, "path", ev.Rel, "reason", ev.Reason)
 	case watcher.Health:
 		d.setHealth(ev.Root, ev.Healthy, ev.Reason)
+		if ev.Healthy {
+			d.firstWatch(ctx, ev.Root) // before the watcher reports any of its files
+		}
 	}
 	return ready
 }

@@ -48,14 +48,15 @@ type Overview struct {
 	CountsByInput map[string]map[store.Status]int `json:"-"`
 
 	Active    []Job `json:"active"`
+	Waiting   []Job `json:"waiting"` // held on purpose; Error says until what
 	Attention []Job `json:"attention"`
 	Failed    []Job `json:"failed"`
 	Finished  []Job `json:"finished"`
 }
 
 // States lists the job states in the order they are shown.
-var States = []store.Status{store.StatusActive, store.StatusRetrying, store.StatusAttention,
-	store.StatusFailed, store.StatusDone, store.StatusSkipped}
+var States = []store.Status{store.StatusActive, store.StatusRetrying, store.StatusWaiting,
+	store.StatusAttention, store.StatusFailed, store.StatusDone, store.StatusSkipped}
 
 // KnownState reports whether st is one of States.
 func KnownState(st store.Status) bool { return slices.Contains(States, st) }
@@ -148,6 +149,9 @@ func Load(ctx context.Context, st Store, names Names, all bool) (*Overview, erro
 		finishedLimit = 100000
 	}
 	if ov.Active, err = list(1000, store.StatusActive, store.StatusRetrying); err != nil {
+		return nil, err
+	}
+	if ov.Waiting, err = list(1000, store.StatusWaiting); err != nil {
 		return nil, err
 	}
 	if ov.Attention, err = list(1000, store.StatusAttention); err != nil {
