@@ -1028,3 +1028,18 @@ folders:
 		t.Errorf("no change reported as %q / %q", same.Changes, same.NeedRestart)
 	}
 }
+
+func TestStateDirOfABrokenFile(t *testing.T) {
+	dir := testDir(t)
+	file := writeConfig(t, dir, "state_dir: ./state\nfolders: [unclosed\n", 0o600)
+	if _, err := Load(file, defaultTestEnv); err == nil {
+		t.Fatal("the broken file loaded")
+	}
+	file = writeConfig(t, dir, "state_dir: ./state\nfolders:\n  - input: missing\n", 0o600)
+	if got := StateDirOf(file, defaultTestEnv); got != filepath.Join(dir, "state") {
+		t.Errorf("StateDirOf = %q", got)
+	}
+	if got := StateDirOf(filepath.Join(dir, "none.yaml"), nil); got != DefaultStateDir() {
+		t.Errorf("StateDirOf(missing file) = %q", got)
+	}
+}

@@ -52,6 +52,26 @@ type Overview struct {
 	Attention []Job `json:"attention"`
 	Failed    []Job `json:"failed"`
 	Finished  []Job `json:"finished"`
+
+	// Filled in by `status`, which reads them beside the jobs.
+	ConfigReload *ReloadFailure `json:"config_reload_failed,omitempty"`
+	RunLimits    []RunLimit     `json:"run_limits,omitempty"`
+}
+
+// ReloadFailure is the daemon's last failed configuration reload: it runs the configuration it
+// had before until the file is fixed.
+type ReloadFailure struct {
+	At    time.Time `json:"at"`
+	Error string    `json:"error"`
+}
+
+// RunLimit is the use of one daily run limit (limits.max_runs_per_day).
+type RunLimit struct {
+	Scope   string     `json:"scope"` // "all folders" or "folder NAME"
+	Limit   int        `json:"limit"`
+	Used    int        `json:"used"` // runs started in the last 24 hours
+	Reached bool       `json:"reached"`
+	Until   *time.Time `json:"until,omitempty"` // when runs start again, if reached
 }
 
 // States lists the job states in the order they are shown.
