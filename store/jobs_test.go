@@ -267,6 +267,10 @@ func TestFindByContent(t *testing.T) {
 	if got, _ := s.FindByContent(ctx, "f", h, 0); got == nil || got.ID != active.ID {
 		t.Fatalf("FindByContent = %+v; want active %d", got, active.ID)
 	}
+	waiting := setup("waiting.mov", "f", StatusWaiting, h) // will run once its hold is lifted
+	if got, _ := s.FindByContent(ctx, "f", h, 0); got == nil || got.ID != waiting.ID {
+		t.Fatalf("FindByContent = %+v; want waiting %d", got, waiting.ID)
+	}
 	// Unsettled jobs all have the empty hash; they are never duplicates of each other.
 	mustAdd(t, s, newJob("f", "unsettled.mov"), t0)
 	if got, err := s.FindByContent(ctx, "f", "", 0); err != nil || got != nil {

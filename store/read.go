@@ -15,7 +15,7 @@ const (
 	getJobSQL        = "SELECT " + jobColumns + " FROM jobs WHERE id = ?"
 	jobsAtSQL        = "SELECT " + jobColumns + " FROM jobs WHERE folder = ? AND rel_path = ? ORDER BY id DESC"
 	findByContentSQL = "SELECT " + jobColumns + " FROM jobs WHERE folder = ? AND content_hash = ? AND id <> ?" +
-		" AND status IN ('active', 'retrying', 'done') ORDER BY id DESC LIMIT 1"
+		" AND status IN ('active', 'retrying', 'waiting', 'done') ORDER BY id DESC LIMIT 1"
 	runIDTakenSQL = "SELECT 1 FROM jobs WHERE run_id = ? LIMIT 1"
 	openAtStepSQL = "SELECT " + jobColumns + " FROM jobs WHERE open = 1 AND step = ? ORDER BY next_attempt_at, id"
 	historySQL    = "SELECT id, job_id, at, step, status, message FROM events WHERE job_id = ? ORDER BY id"

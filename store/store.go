@@ -145,7 +145,7 @@ type Store interface {
 	// JobsAt lists all jobs for (folder, rel) newest first.
 	JobsAt(ctx context.Context, folder, rel string) ([]Job, error)
 	// FindByContent returns the newest job in folder with this content hash, other than exceptID,
-	// whose status is done or open (not failed/skipped/attention), or nil.
+	// whose status is done, open or waiting (not failed/skipped/attention), or nil.
 	FindByContent(ctx context.Context, folder, hash string, exceptID int64) (*Job, error)
 	// RunIDTaken reports whether any job holds runID.
 	RunIDTaken(ctx context.Context, runID string) (bool, error)
