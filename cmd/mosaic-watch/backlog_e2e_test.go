@@ -111,7 +111,8 @@ func TestE2EPlanWritesNothingAndConfirmHoldsTheBacklog(t *testing.T) {
 		t.Fatalf("%d runs before approve, want 50", n)
 	}
 	ov := e.overview()
-	if len(ov.Waiting) != 70 || !strings.Contains(ov.Waiting[0].Error, "mosaic-watch approve archive") {
+	if len(ov.Waiting) != 70 ||
+		!strings.Contains(ov.Waiting[0].Error, "mosaic-watch approve archive") {
 		t.Fatalf("waiting jobs: %d, first reason %q", len(ov.Waiting), ov.Waiting[0].Error)
 	}
 	// A file dropped after the first watch starts at once.
@@ -133,7 +134,8 @@ func TestE2EPlanWritesNothingAndConfirmHoldsTheBacklog(t *testing.T) {
 }
 
 func TestE2EMaxRunsPerDay(t *testing.T) {
-	e := newE2E(t, mosaictest.Options{}, []folderSpec{{name: "main"}}, "limits:\n  max_runs_per_day: 3")
+	e := newE2E(t, mosaictest.Options{}, []folderSpec{{name: "main"}},
+		"limits:\n  max_runs_per_day: 3")
 	e.start()
 	for i := range 5 {
 		rel := fmt.Sprintf("main/v%d.mov", i)
@@ -153,8 +155,8 @@ func TestE2EMaxRunsPerDay(t *testing.T) {
 		t.Fatalf("run limits in status --json: %+v", ov.RunLimits)
 	}
 	out, _ := e.cli("status", "--config", e.cfg)
-	for _, want := range []string{"Daily run limit (all folders): 3 of 3 runs", "reached: new runs wait until",
-		"Waiting:", "daily run limit reached"} {
+	for _, want := range []string{"Daily run limit (all folders): 3 of 3 runs",
+		"reached: new runs wait until", "Waiting:", "daily run limit reached"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}

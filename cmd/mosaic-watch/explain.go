@@ -101,7 +101,8 @@ func locate(cfg *config.Config, arg string) (f config.Folder, abs, rel string, o
 	return config.Folder{}, abs, "", false
 }
 
-func explain(ctx context.Context, cfg *config.Config, arg string, now time.Time) (*explanation, error) {
+func explain(ctx context.Context, cfg *config.Config, arg string, now time.Time) (
+	*explanation, error) {
 	f, abs, rel, found := locate(cfg, arg)
 	ex := &explanation{Path: abs, Jobs: []jobview.Job{}}
 	fi, statErr := os.Lstat(abs)
@@ -112,9 +113,11 @@ func explain(ctx context.Context, cfg *config.Config, arg string, now time.Time)
 				ex.OutputOf = o.Name
 			}
 		}
-		ex.Next = "nothing: mosaic-watch does not watch this path, it is inside no configured input folder"
+		ex.Next = "nothing: mosaic-watch does not watch this path, it is inside no configured " +
+			"input folder"
 		if ex.OutputOf != "" {
-			ex.Next += fmt.Sprintf(" (it is in the output folder of %s, where results are written)", ex.OutputOf)
+			ex.Next += fmt.Sprintf(" (it is in the output folder of %s, where results are written)",
+				ex.OutputOf)
 		}
 		return ex, nil
 	}

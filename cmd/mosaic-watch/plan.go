@@ -185,7 +185,8 @@ func planFolder(ctx context.Context, cfg *config.Config, st store.Store, f confi
 			switch {
 			case job.Status == store.StatusDone:
 				fp.Done.add(e.Size)
-			case job.Status == store.StatusWaiting && strings.HasPrefix(job.LastError, pipeline.WaitApproval):
+			case job.Status == store.StatusWaiting &&
+				strings.HasPrefix(job.LastError, pipeline.WaitApproval):
 				fp.Held.add(e.Size)
 			case job.Status.Open() || job.Status == store.StatusWaiting:
 				fp.InProgress.add(e.Size)
@@ -258,5 +259,6 @@ func printPlan(w io.Writer, p *plan) {
 	for _, l := range p.Limits {
 		fmt.Fprintf(w, "\nDaily run limit, %s\n", l)
 	}
-	fmt.Fprintf(w, "\nIn total %d videos (%s) would start now.\n", p.Start.Files, humanSize(p.Start.Bytes))
+	fmt.Fprintf(w, "\nIn total %d videos (%s) would start now.\n", p.Start.Files,
+		humanSize(p.Start.Bytes))
 }

@@ -49,8 +49,8 @@ func (e *e2e) folderYAML(name, agent, extra string) string {
 			e.t.Fatal(err)
 		}
 	}
-	return fmt.Sprintf("  - name: %s\n    input: ./in/%s\n    output: ./out/%s\n    agent_id: %s\n%s\n",
-		name, name, name, agent, extra)
+	return fmt.Sprintf("  - name: %s\n    input: ./in/%s\n    output: ./out/%s\n"+
+		"    agent_id: %s\n%s\n", name, name, name, agent, extra)
 }
 
 // waitLog waits until the daemon's log holds want.
@@ -128,7 +128,8 @@ func TestE2EReloadAddsAFolderAndKeepsTheOldConfigOnABadEdit(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitLog(`msg="config reloaded: no changes" trigger=SIGHUP`)
-	if out, code := e.cli("status", "--config", e.cfg); code != 0 || strings.Contains(out, "reload failed") {
+	out, code = e.cli("status", "--config", e.cfg)
+	if code != 0 || strings.Contains(out, "reload failed") {
 		t.Fatalf("status after the fix: exit %d\n%s", code, out)
 	}
 	e.stop()

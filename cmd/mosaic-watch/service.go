@@ -49,7 +49,8 @@ type serviceOpts struct {
 }
 
 func cmdService(ctx context.Context, env *cliEnv, args []string) error {
-	const usage = "install|uninstall|start|stop|restart|reload|status [--config FILE] [--user] [--name NAME]"
+	const usage = "install|uninstall|start|stop|restart|reload|status [--config FILE] [--user] " +
+		"[--name NAME]"
 	fs := newFlags(env, "service", usage, serviceAbout)
 	var o serviceOpts
 	fs.StringVar(&o.config, "config", "",

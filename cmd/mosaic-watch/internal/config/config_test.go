@@ -948,7 +948,8 @@ folders:
 		t.Errorf("limits = %+v", cfg.Limits)
 	}
 	a, b := cfg.Folders[0], cfg.Folders[1]
-	if a.ExistingFiles != ExistingIgnore || a.MaxRunsPerDay != 2 || a.PipelineFolder().MaxRunsPerDay != 2 {
+	if a.ExistingFiles != ExistingIgnore || a.MaxRunsPerDay != 2 ||
+		a.PipelineFolder().MaxRunsPerDay != 2 {
 		t.Errorf("folder 0: existing_files %q, max_runs_per_day %d", a.ExistingFiles, a.MaxRunsPerDay)
 	}
 	if b.ExistingFiles != ExistingProcess || b.MaxRunsPerDay != 0 {
@@ -1020,7 +1021,8 @@ folders:
 		t.Errorf("need restart = %q", r.NeedRestart)
 	}
 	if r.Config.StateDir != running.StateDir || r.Config.HTTPListen != running.HTTPListen ||
-		r.Config.APIKey != "mk_rotated_key" || len(r.Config.Folders) != 2 || r.Config.Limits.MaxRunsPerDay != 20 {
+		r.Config.APIKey != "mk_rotated_key" || len(r.Config.Folders) != 2 ||
+		r.Config.Limits.MaxRunsPerDay != 20 {
 		t.Errorf("applied config: state %s, listen %s, key changed %v, %d folders",
 			r.Config.StateDir, r.Config.HTTPListen, r.Config.APIKey != running.APIKey, len(r.Config.Folders))
 	}

@@ -35,8 +35,10 @@ func PlanReload(running, next *Config) Reload {
 		old, next any
 	}{
 		{"limits.max_runs_per_day", running.Limits.MaxRunsPerDay, next.Limits.MaxRunsPerDay},
-		{"limits.backlog_confirm_over", running.Limits.BacklogConfirmOver, next.Limits.BacklogConfirmOver},
-		{"log.level", strings.ToLower(running.LogLevel.String()), strings.ToLower(next.LogLevel.String())},
+		{"limits.backlog_confirm_over", running.Limits.BacklogConfirmOver,
+			next.Limits.BacklogConfirmOver},
+		{"log.level", strings.ToLower(running.LogLevel.String()),
+			strings.ToLower(next.LogLevel.String())},
 	}
 	for _, c := range live {
 		if c.old != c.next {
@@ -57,12 +59,14 @@ func PlanReload(running, next *Config) Reload {
 	a := &applied
 	restart("state_dir", running.StateDir != next.StateDir, func() { a.StateDir = running.StateDir })
 	restart("mosaic.base_url", running.BaseURL != next.BaseURL, func() { a.BaseURL = running.BaseURL })
-	restart("mosaic.upload_api", running.UploadAPI != next.UploadAPI, func() { a.UploadAPI = running.UploadAPI })
+	restart("mosaic.upload_api", running.UploadAPI != next.UploadAPI,
+		func() { a.UploadAPI = running.UploadAPI })
 	restart("mosaic.poll_interval", running.PollInterval != next.PollInterval,
 		func() { a.PollInterval = running.PollInterval })
 	restart("mosaic.reconcile_after", running.ReconcileAfter != next.ReconcileAfter,
 		func() { a.ReconcileAfter = running.ReconcileAfter })
-	restart("log.format", running.LogFormat != next.LogFormat, func() { a.LogFormat = running.LogFormat })
+	restart("log.format", running.LogFormat != next.LogFormat,
+		func() { a.LogFormat = running.LogFormat })
 	restart("limits.uploads", running.Limits.Uploads != next.Limits.Uploads,
 		func() { a.Limits.Uploads = running.Limits.Uploads })
 	restart("limits.active_runs", running.Limits.ActiveRuns != next.Limits.ActiveRuns,
@@ -74,8 +78,10 @@ func PlanReload(running, next *Config) Reload {
 	restart("scan_interval", running.ScanInterval != next.ScanInterval,
 		func() { a.ScanInterval = running.ScanInterval })
 	restart("retry", running.Retry != next.Retry, func() { a.Retry = running.Retry })
-	restart("http.listen", running.HTTPListen != next.HTTPListen, func() { a.HTTPListen = running.HTTPListen })
-	restart("http.token", running.HTTPToken != next.HTTPToken, func() { a.HTTPToken = running.HTTPToken })
+	restart("http.listen", running.HTTPListen != next.HTTPListen,
+		func() { a.HTTPListen = running.HTTPListen })
+	restart("http.token", running.HTTPToken != next.HTTPToken,
+		func() { a.HTTPToken = running.HTTPToken })
 	restart("webhook.secret", running.WebhookSecret != next.WebhookSecret,
 		func() { a.WebhookSecret = running.WebhookSecret })
 	restart("webhook.public_url", running.WebhookPublicURL != next.WebhookPublicURL,

@@ -68,7 +68,8 @@ func TestSchemaMatchesTheLoaderKeys(t *testing.T) {
 		{"http", at(t, s, "properties", "http"), httpKeys},
 		{"webhook", at(t, s, "properties", "webhook"), webhookKeys},
 		{"defaults and folders", at(t, s, "$defs", "folderSettings"), folderSettingKeys},
-		{"a folder's limits", at(t, s, "$defs", "folderSettings", "properties", "limits"), folderLimitsKeys},
+		{"a folder's limits", at(t, s, "$defs", "folderSettings", "properties", "limits"),
+			folderLimitsKeys},
 		{"a folder entry", at(t, s, "$defs", "folder"), folderOnlyKeys},
 	}
 	for _, sec := range sections {
@@ -102,7 +103,8 @@ func TestSchemaMatchesTheLoaderKeys(t *testing.T) {
 
 // noDefault are keys without a default value (required, optional or derived from another key).
 var noDefault = []string{"mosaic", "api_key", "api_key_file", "state_dir", "log", "limits", "retry",
-	"defaults", "folders", "http", "listen", "token", "webhook", "secret", "public_url", "name", "input",
+	"defaults", "folders", "http", "listen", "token", "webhook", "secret", "public_url", "name",
+	"input",
 	"output", "agent_id", "after_success_move_to", "after_failure_move_to"}
 
 // TestSchemaDefaultsAreTheLoaders checks every default the schema states against the value the
@@ -121,13 +123,15 @@ func TestSchemaDefaultsAreTheLoaders(t *testing.T) {
 		"limits.backlog_confirm_over": cfg.Limits.BacklogConfirmOver,
 		"shutdown_timeout":            cfg.ShutdownTimeout, "scan_interval": cfg.ScanInterval,
 		"retry.base": cfg.Retry.Base, "retry.max": cfg.Retry.Max, "retry.attempts": cfg.Retry.Attempts,
-		"folder.recursive": f.Recursive, "folder.settle": f.Settle, "folder.incomplete_after": f.IncompleteAfter,
-		"folder.mode": string(f.Mode), "folder.poll_interval": f.PollInterval,
+		"folder.recursive": f.Recursive, "folder.settle": f.Settle,
+		"folder.incomplete_after": f.IncompleteAfter,
+		"folder.mode":             string(f.Mode), "folder.poll_interval": f.PollInterval,
 		"folder.after_success": string(f.AfterSuccess), "folder.after_failure": string(f.AfterFailure),
 		"folder.existing_files": string(f.ExistingFiles), "folder.limits.max_file_size": f.MaxFileSize,
 		"folder.limits.max_runs_per_day": f.MaxRunsPerDay,
-		"folder.include":                 `["**/*.mp4","**/*.mov","**/*.m4v","**/*.mkv","**/*.webm","**/*.avi"]`,
-		"folder.exclude":                 `[]`, "folder.update_params": `{}`, "folder.ignore_nodes": `[]`,
+		"folder.include": `["**/*.mp4","**/*.mov","**/*.m4v","**/*.mkv",` +
+			`"**/*.webm","**/*.avi"]`,
+		"folder.exclude": `[]`, "folder.update_params": `{}`, "folder.ignore_nodes": `[]`,
 	}
 	checked := 0
 	var walk func(prefix string, n schemaNode)
@@ -232,7 +236,8 @@ func TestSchemaValidatesTheExample(t *testing.T) {
 	if want := "# yaml-language-server: $schema=" + SchemaPath; first != want {
 		t.Errorf("config.example.yaml starts with %q, want %q", first, want)
 	}
-	if _, err := os.Stat(filepath.Join("..", "..", "..", "..", filepath.FromSlash(SchemaPath))); err != nil {
+	repoSchema := filepath.Join("..", "..", "..", "..", filepath.FromSlash(SchemaPath))
+	if _, err := os.Stat(repoSchema); err != nil {
 		t.Errorf("the example's $schema path does not exist: %v", err)
 	}
 	if err := sch.Validate(yamlInstance(t, data)); err != nil {
@@ -256,7 +261,8 @@ func TestSchemaValidatesTheExample(t *testing.T) {
 	for name, ok := range map[string]string{
 		"env in a duration": good + "    settle: ${SETTLE}\n",
 		"size with a unit":  good + "    limits:\n      max_file_size: 1.5 GB\n",
-		"api key file":      strings.Replace(good, "api_key: ${MOSAIC_API_KEY}", "api_key_file: key.txt", 1),
+		"api key file": strings.Replace(good, "api_key: ${MOSAIC_API_KEY}",
+			"api_key_file: key.txt", 1),
 	} {
 		if err := sch.Validate(yamlInstance(t, []byte(ok))); err != nil {
 			t.Errorf("%s: %v", name, err)

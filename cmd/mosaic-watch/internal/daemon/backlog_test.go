@@ -38,7 +38,8 @@ func TestBacklogHeldUntilTheDashboardApproves(t *testing.T) {
 		return c[store.StatusDone] == 2 && c[store.StatusWaiting] == 3
 	})
 	for _, v := range e.jobs("?state=waiting") {
-		if !strings.Contains(v.Error, "waiting for approval") || !strings.Contains(v.Error, "approve main") {
+		if !strings.Contains(v.Error, "waiting for approval") ||
+			!strings.Contains(v.Error, "approve main") {
 			t.Fatalf("held job reason: %q", v.Error)
 		}
 	}

@@ -80,7 +80,8 @@ func (d *Daemon) firstWatch(ctx context.Context, input string) {
 	case m.Total == 0:
 		d.log.Info("first watch of a folder: it holds no videos yet", "folder", f.Name)
 	case m.Policy == string(config.ExistingIgnore):
-		d.log.Info("first watch of a folder: the videos already there are ignored (existing_files: ignore)",
+		d.log.Info("first watch of a folder: the videos already there are ignored "+
+			"(existing_files: ignore)",
 			"folder", f.Name, "videos", m.Total)
 	case m.Held > 0:
 		d.log.Warn("first watch of a folder: some of the videos already there wait for approval; "+

@@ -25,9 +25,13 @@ func (l live) ConfigError() string { return l.d.ReloadFailure() }
 
 func (l live) Notices() []string { return l.d.budgetNotices() }
 
-func (l live) PendingApproval(ctx context.Context) map[string]int { return l.d.pendingApproval(ctx) }
+func (l live) PendingApproval(ctx context.Context) map[string]int {
+	return l.d.pendingApproval(ctx)
+}
 
-func (l live) Approve(ctx context.Context, input string) (int, error) { return l.d.approve(ctx, input) }
+func (l live) Approve(ctx context.Context, input string) (int, error) {
+	return l.d.approve(ctx, input)
+}
 
 // budgetNotices says which daily run limits are reached and until when.
 func (d *Daemon) budgetNotices() []string {

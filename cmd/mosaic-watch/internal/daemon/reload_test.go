@@ -47,7 +47,8 @@ func TestReloadOnFileChangeAddsFoldersAndKeepsAGoodConfig(t *testing.T) {
 	for _, d := range []string{"in/second", "out/second"} {
 		os.MkdirAll(filepath.Join(e.dir, d), 0o755)
 	}
-	withSecond := string(original) + "  - name: second\n    input: ./in/second\n    output: ./out/second\n" +
+	withSecond := string(original) +
+		"  - name: second\n    input: ./in/second\n    output: ./out/second\n" +
 		"    agent_id: " + e.fake.AgentIDs()[0] + "\n    settle: 200ms\n"
 	e.saveConfig(withSecond)
 	testenv.WaitFor(t, 20*time.Second, "the reload", func() bool {
@@ -83,8 +84,12 @@ func TestReloadOnFileChangeAddsFoldersAndKeepsAGoodConfig(t *testing.T) {
 		!strings.Contains(strings.Join(rep.Reasons, "\n"), want) {
 		t.Fatalf("healthz reasons %q, want the reload error at %s", rep.Reasons, want)
 	}
-	if got, _ := e.d.store.GetMeta(context.Background(), ReloadErrorKey); !strings.Contains(got, "settle") {
+	got, _ := e.d.store.GetMeta(context.Background(), ReloadErrorKey)
+	if !strings.Contains(got, "settle") {
 		t.Fatalf("the failed reload is not recorded for status: %q", got)
+	}
+	if _, page, _ := e.do("GET", "/", nil); !strings.Contains(page, "config reload failed") {
+		t.Error("the dashboard's banner does not show the failed reload")
 	}
 	e.writeClip("still.mp4", "old folder after a bad edit")
 	e.waitJob("still.mp4", "done")
