@@ -75,6 +75,33 @@ func TestBadKeyIsAuth(t *testing.T) {
 	}
 }
 
+func TestSetAPIKeyAppliesToTheNextRequest(t *testing.T) {
+	e := setup(t, mosaictest.Options{}, func(o *mosaic.Options) { o.APIKey = "mk_old_key_value" })
+	ctx := context.Background()
+	_, err := e.client.WhoAmI(ctx)
+	if !mosaic.IsAuth(err) {
+		t.Fatalf("old key: err = %v, want a rejected key", err)
+	}
+	if err := e.client.SetAPIKey("mk_bad key"); err == nil {
+		t.Fatal("SetAPIKey accepted a key with a space")
+	}
+	if err := e.client.SetAPIKey(mosaictest.DefaultAPIKey); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.WhoAmI(ctx); err != nil {
+		t.Fatalf("new key: %v", err)
+	}
+	// Both keys stay out of error text.
+	if err := e.client.SetAPIKey("mk_third_key_value"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.client.WhoAmI(ctx)
+	if err == nil || strings.Contains(err.Error(), "mk_third_key_value") ||
+		strings.Contains(err.Error(), mosaictest.DefaultAPIKey) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
 func TestGetAgent(t *testing.T) {
 	e := setup(t, mosaictest.Options{Agents: []mosaictest.AgentSpec{{Name: "Shorts", Nodes: []string{"n-in", "n-edit"}}}})
 	ctx := context.Background()

@@ -73,7 +73,7 @@ func CancelRun(ctx context.Context, st store.Store, api *mosaic.Client, j *store
 // through its input folder like every other access, and a missing file in a folder that is away
 // (an unmounted share) is not a deleted one.
 func (p *Pipeline) sourceGone(f *Folder, j *store.Job) string {
-	in, err := p.places[f.Input].open("input folder")
+	in, err := p.place(f.Input).open("input folder")
 	if err != nil {
 		return ""
 	}
@@ -81,7 +81,7 @@ func (p *Pipeline) sourceGone(f *Folder, j *store.Job) string {
 	fi, err := in.Lstat(filepath.FromSlash(j.RelPath))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		if p.places[f.Input].still("input folder", in) != nil {
+		if p.place(f.Input).still("input folder", in) != nil {
 			return ""
 		}
 		return "deleted"

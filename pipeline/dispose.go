@@ -69,7 +69,7 @@ func (p *Pipeline) isProcessedFile(ctx context.Context, f *Folder, dir *os.Root,
 		return false, nil
 	}
 	m := matchIdentity(j.FileID, fi)
-	if m == idSame && p.places[f.Input].cameBackSince(j.CreatedAt) {
+	if m == idSame && p.place(f.Input).cameBackSince(j.CreatedAt) {
 		m = idRemounted
 	}
 	switch m {
@@ -267,7 +267,7 @@ func splitRel(rel string) (dir, base string) {
 // handleFailedSource applies after_failure: move for a job that failed for good. A folder
 // that is away leaves the source where it is (the job is closed; nothing waits).
 func (p *Pipeline) handleFailedSource(ctx context.Context, j *store.Job) {
-	f, ok := p.folders[j.Folder]
+	f, ok := p.folder(j.Folder)
 	if !ok || f.AfterFailure != "move" {
 		return
 	}

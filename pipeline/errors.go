@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/mosaic-watch/mosaic-watch/mosaic"
@@ -20,6 +21,7 @@ const (
 	outSkip                     // the job no longer applies (file changed, vanished, duplicate)
 	outDefer                    // not an error: try again at a given time without counting an attempt
 	outWait                     // a folder of the job is away: the job waits for it, in memory
+	outHold                     // held on purpose (StatusWaiting) until something else lifts it
 )
 
 // jobError carries the decision a step made about its failure.
@@ -46,6 +48,7 @@ func transient(msg string, err error) error {
 	return &jobError{out: outRetry, msg: msg, err: err}
 }
 func deferUntil(t time.Time, msg string) error { return &jobError{out: outDefer, msg: msg, until: t} }
+func hold(msg string) error                    { return &jobError{out: outHold, msg: msg} }
 
 // waitFolder makes the job wait until its degraded folder is back; why names the folder.
 func waitFolder(why string) error { return &jobError{out: outWait, msg: why} }
@@ -153,6 +156,11 @@ func (p *Pipeline) fail(ctx context.Context, j *store.Job, err error) {
 		j.Status = store.StatusSkipped
 		j.Note = msg
 		log.Info("job skipped", "reason", msg)
+	case outHold:
+		j.Status = store.StatusWaiting
+		j.LastError = msg
+		log.Info("job waits", "reason", msg)
+		msg = "waiting: " + msg
 	}
 	j.LeaseUntil = time.Time{} // the job leaves its worker whatever the outcome
 	if !j.Status.Open() && (j.Step == store.StepStartingRun || j.Step == store.StepRunStarted) {
@@ -160,6 +168,9 @@ func (p *Pipeline) fail(ctx context.Context, j *store.Job, err error) {
 	}
 	if err := p.commit(ctx, j, msg); err != nil && ctx.Err() == nil {
 		log.Error("record step failure", "err", err)
+	}
+	if je.out == outHold && strings.HasPrefix(je.msg, WaitDailyLimit) {
+		p.wakeBudget() // it knows when the window frees
 	}
 }
 

@@ -32,8 +32,9 @@ func (p *Pipeline) cleanStaleTemps(ctx context.Context) {
 			jobs = append(jobs, j)
 		}
 	}
+	folders := p.allFolders()
 	for _, j := range jobs {
-		f, ok := p.folders[j.Folder]
+		f, ok := folders[j.Folder]
 		if !ok {
 			continue
 		}
@@ -44,13 +45,13 @@ func (p *Pipeline) cleanStaleTemps(ctx context.Context) {
 		}
 	}
 	written := make(map[string]bool) // outputs and move_to folders: where temporary files are ours
-	for _, f := range p.folders {
+	for _, f := range folders {
 		for _, fp := range p.placesOf(f)[1:] {
 			written[fp.pl.path] = true
 		}
 	}
 	for path := range written {
-		p.cleanTempsIn(p.places[path], keep)
+		p.cleanTempsIn(p.place(path), keep)
 	}
 }
 

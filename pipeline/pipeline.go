@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -35,6 +34,7 @@ type Folder struct {
 	AfterFailureMoveTo string
 	MaxFileSize        int64  // 0 = no local limit
 	OnSourceChange     string // finish (default) | cancel: a source replaced or deleted during its run
+	MaxRunsPerDay      int    // run starts of this folder in any 24 hours; 0 = no limit
 }
 
 // Limits bounds the work in flight.
@@ -77,9 +77,12 @@ type Options struct {
 	PollInterval time.Duration    // run status polling (default 10s)
 	CallbackURL  string           // passed as callback_url on run starts when set
 	Limits       Limits
-	Retry        Retry
-	Lease        time.Duration // job lease, renewed by a heartbeat (default 60s)
-	AuthRecheck  time.Duration // how often a rejected API key is re-checked (default 30s)
+	// MaxRunsPerDay bounds the run starts of all folders in any 24 hours (0 = no limit); jobs
+	// over it wait until the window frees. Folder.MaxRunsPerDay bounds one folder.
+	MaxRunsPerDay int
+	Retry         Retry
+	Lease         time.Duration // job lease, renewed by a heartbeat (default 60s)
+	AuthRecheck   time.Duration // how often a rejected API key is re-checked (default 30s)
 	// ReconcileAfter is how long after a lost run start an empty run listing is trusted to mean
 	// "no run was created" (default 2m): Mosaic may create a run after its gateway timed out.
 	ReconcileAfter time.Duration
@@ -104,18 +107,34 @@ type File struct {
 	Size    int64
 	ModTime time.Time
 	FileID  string
+	// Hold, when set, records the file as waiting with this reason instead of starting it
+	// (a backlog held for approval); ResumeWaiting lifts it.
+	Hold string
 }
 
 // Pipeline is the daemon's job engine. New validates; Run works until its context ends.
 type Pipeline struct {
-	opts    Options
-	log     *slog.Logger
-	st      store.Store
-	api     *mosaic.Client
-	folders map[string]*Folder
-	places  map[string]*place // every input, output and move_to folder, by path
-	health  health
-	now     func() time.Time
+	opts Options
+	log  *slog.Logger
+	st   store.Store
+	api  *mosaic.Client
+	now  func() time.Time
+
+	// folders is the configuration's folder set by input; SetFolders replaces it. A removed
+	// folder moves to retired, so that runs already started are followed to their outputs.
+	foldersMu sync.RWMutex
+	folders   map[string]*Folder
+	retired   map[string]*Folder
+
+	budget     *runBudget
+	budgetWake chan struct{}
+
+	// places are every input, output and move_to folder of the configured and retired folders,
+	// by path; a reload adds places and never removes one (a retired folder's run still writes).
+	placesMu   sync.RWMutex
+	places     map[string]*place
+	unprepared []string // the places New registered, made ready by Run
+	health     health
 
 	gate     *gate
 	stages   []*stage
@@ -180,40 +199,25 @@ func New(opts Options) (*Pipeline, error) {
 		opts.Observer = nopObserver{}
 	}
 	p := &Pipeline{
-		opts:     opts,
-		log:      opts.Logger,
-		st:       opts.Store,
-		api:      opts.Client,
-		folders:  make(map[string]*Folder),
-		now:      opts.Now,
-		pollWake: make(chan struct{}, 1),
-		agents:   make(map[string]*agentState),
-		progress: make(map[int64]Progress),
+		opts:       opts,
+		log:        opts.Logger,
+		st:         opts.Store,
+		api:        opts.Client,
+		retired:    make(map[string]*Folder),
+		places:     make(map[string]*place),
+		now:        opts.Now,
+		budgetWake: make(chan struct{}, 1),
+		pollWake:   make(chan struct{}, 1),
+		agents:     make(map[string]*agentState),
+		progress:   make(map[int64]Progress),
 	}
-	for i := range opts.Folders {
-		f := &opts.Folders[i]
-		if !filepath.IsAbs(f.Input) || !filepath.IsAbs(f.Output) {
-			return nil, fmt.Errorf("pipeline: folder %q: input and output must be absolute", f.Name)
-		}
-		if f.AgentID == "" {
-			return nil, fmt.Errorf("pipeline: folder %q: no agent id", f.Name)
-		}
-		if (f.AfterSuccess == "move" && !filepath.IsAbs(f.AfterSuccessMoveTo)) || (f.AfterFailure == "move" && !filepath.IsAbs(f.AfterFailureMoveTo)) {
-			return nil, fmt.Errorf("pipeline: folder %q: a move needs an absolute move_to folder", f.Name)
-		}
-		switch f.OnSourceChange {
-		case "":
-			f.OnSourceChange = SourceChangeFinish
-		case SourceChangeFinish, SourceChangeCancel:
-		default:
-			return nil, fmt.Errorf("pipeline: folder %q: on_source_change %q: want %s or %s", f.Name, f.OnSourceChange, SourceChangeFinish, SourceChangeCancel)
-		}
-		if _, dup := p.folders[f.Input]; dup {
-			return nil, fmt.Errorf("pipeline: input %s configured twice", f.Input)
-		}
-		p.folders[f.Input] = f
+	folders, err := folderSet(opts.Folders)
+	if err != nil {
+		return nil, err
 	}
-	p.addPlaces()
+	p.folders = folders
+	p.budget = newRunBudget(opts.MaxRunsPerDay, folders)
+	p.unprepared = p.addPlaces(folders)
 	p.gate = newGate(p.now)
 	p.buildStages()
 	return p, nil
@@ -243,22 +247,25 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if err := p.countActiveRuns(ctx); err != nil {
 		return err
 	}
-	if err := p.preparePlaces(); err != nil {
+	if err := p.preparePlaces(p.unprepared); err != nil {
 		return err
 	}
 	p.checkHealth()
+	if err := p.loadRunStarts(ctx); err != nil {
+		return err
+	}
 	p.cleanStaleTemps(ctx)
+	p.resumeReturnedFolders(ctx)
 
 	var wg sync.WaitGroup
 	for _, s := range p.stages {
-		wg.Add(1)
-		go func() { defer wg.Done(); s.loop(ctx) }()
+		wg.Go(func() { s.loop(ctx) })
 	}
-	wg.Add(4)
-	go func() { defer wg.Done(); p.healthLoop(ctx) }()
-	go func() { defer wg.Done(); p.pollLoop(ctx) }()
-	go func() { defer wg.Done(); p.heartbeatLoop(ctx) }()
-	go func() { defer wg.Done(); p.authLoop(ctx) }()
+	wg.Go(func() { p.healthLoop(ctx) })
+	wg.Go(func() { p.budgetLoop(ctx) })
+	wg.Go(func() { p.pollLoop(ctx) })
+	wg.Go(func() { p.heartbeatLoop(ctx) })
+	wg.Go(func() { p.authLoop(ctx) })
 	wg.Wait()
 	return nil
 }
@@ -285,21 +292,31 @@ func (p *Pipeline) FileReady(ctx context.Context, f File) error {
 }
 
 // FilesReady is FileReady for a burst of files, recorded in one database write.
+// A file of a folder that is not configured (removed by a reload) is left alone: the folder
+// takes no new files, and its watcher finds the file again if the folder comes back.
 func (p *Pipeline) FilesReady(ctx context.Context, files []File) error {
-	ns := make([]store.NewJob, len(files))
-	for i, f := range files {
-		folder, ok := p.folders[f.Folder]
+	ns := make([]store.NewJob, 0, len(files))
+	for _, f := range files {
+		folder, ok := p.folder(f.Folder)
 		if !ok {
-			return fmt.Errorf("file %s: folder %s is not configured", f.Path, f.Folder)
+			p.log.Debug("file of a folder no longer configured; left alone", "folder", f.Folder, "path", f.Rel)
+			continue
 		}
-		ns[i] = store.NewJob{
+		n := store.NewJob{
 			Folder: f.Folder, RelPath: f.Rel, Size: f.Size, ModTime: f.ModTime,
 			FileID: f.FileID, AgentID: folder.AgentID,
 		}
+		if f.Hold != "" {
+			n.Status, n.Reason = store.StatusWaiting, f.Hold
+		}
+		ns = append(ns, n)
+	}
+	if len(ns) == 0 {
+		return nil
 	}
 	jobs, created, err := p.st.AddJobs(ctx, ns, p.now())
 	if err != nil {
-		return fmt.Errorf("record %d found file(s): %w", len(files), err)
+		return fmt.Errorf("record %d found file(s): %w", len(ns), err)
 	}
 	added := false
 	for i, job := range jobs {
@@ -307,7 +324,11 @@ func (p *Pipeline) FilesReady(ctx context.Context, files []File) error {
 			continue
 		}
 		added = true
-		p.log.Info("new file", "job", job.ID, "folder", p.folders[job.Folder].Name, "path", job.RelPath, "size", job.Size)
+		if job.Status == store.StatusWaiting {
+			p.log.Info("new file, held", "job", job.ID, "folder", p.folderName(&job), "path", job.RelPath, "size", job.Size, "reason", job.LastError)
+		} else {
+			p.log.Info("new file", "job", job.ID, "folder", p.folderName(&job), "path", job.RelPath, "size", job.Size)
+		}
 		p.retireIncomplete(ctx, job)
 	}
 	if added {
@@ -319,9 +340,9 @@ func (p *Pipeline) FilesReady(ctx context.Context, files []File) error {
 // FileIncomplete records a file that never became ready (still being written, no moov box,
 // unreadable, empty) so that status shows it; it is not uploaded.
 func (p *Pipeline) FileIncomplete(ctx context.Context, f File, reason string) error {
-	folder, ok := p.folders[f.Folder]
+	folder, ok := p.folder(f.Folder)
 	if !ok {
-		return fmt.Errorf("file %s: folder %s is not configured", f.Path, f.Folder)
+		return nil // the folder was removed: it takes no new files
 	}
 	job, created, err := p.st.AddJob(ctx, store.NewJob{
 		Folder: f.Folder, RelPath: f.Rel, Size: f.Size, ModTime: f.ModTime,
@@ -390,19 +411,3 @@ func (p *Pipeline) WakePoller() {
 
 // Paused reports why work is paused, or "" when it is not.
 func (p *Pipeline) Paused() string { return p.gate.reason() }
-
-func (p *Pipeline) folderOf(j *store.Job) (*Folder, error) {
-	f, ok := p.folders[j.Folder]
-	if !ok {
-		return nil, attention(fmt.Sprintf("folder %s is no longer in the configuration", j.Folder))
-	}
-	return f, nil
-}
-
-// folderName names a job's folder for logs and metrics.
-func (p *Pipeline) folderName(j *store.Job) string {
-	if f, ok := p.folders[j.Folder]; ok {
-		return f.Name
-	}
-	return j.Folder
-}

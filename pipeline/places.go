@@ -24,7 +24,8 @@ import (
 // replaced by a fresh empty folder.
 type place struct {
 	path  string
-	mount bool // set by Run before any worker starts; read-only afterwards
+	input bool // an input folder: never created
+	mount bool // set by preparePlaces before any folder using the place is served; read-only afterwards
 
 	mu     sync.Mutex
 	away   bool      // seen degraded and not seen back yet
@@ -145,48 +146,57 @@ type folderPlace struct {
 // the actions that move.
 func (p *Pipeline) placesOf(f *Folder) []folderPlace {
 	out := []folderPlace{
-		{"input folder", p.places[f.Input]},
-		{"output folder", p.places[f.Output]},
+		{"input folder", p.place(f.Input)},
+		{"output folder", p.place(f.Output)},
 	}
 	if f.AfterSuccess == "move" {
-		out = append(out, folderPlace{"move_to folder", p.places[f.AfterSuccessMoveTo]})
+		out = append(out, folderPlace{"move_to folder", p.place(f.AfterSuccessMoveTo)})
 	}
 	if f.AfterFailure == "move" {
-		out = append(out, folderPlace{"after_failure move_to folder", p.places[f.AfterFailureMoveTo]})
+		out = append(out, folderPlace{"after_failure move_to folder", p.place(f.AfterFailureMoveTo)})
 	}
 	return out
 }
 
-// addPlaces registers the places of every folder, one per path.
-func (p *Pipeline) addPlaces() {
-	p.places = make(map[string]*place)
-	add := func(path string) {
+// addPlaces registers the places of folders not known yet, one per path, and returns the new
+// ones' paths. Places are never removed: a retired folder's runs still write their outputs.
+func (p *Pipeline) addPlaces(folders map[string]*Folder) []string {
+	p.placesMu.Lock()
+	defer p.placesMu.Unlock()
+	var added []string
+	add := func(path string, input bool) {
 		if path != "" && p.places[path] == nil {
-			p.places[path] = &place{path: path}
+			p.places[path] = &place{path: path, input: input}
+			added = append(added, path)
 		}
 	}
-	for _, f := range p.folders {
-		add(f.Input)
-		add(f.Output)
+	for _, f := range folders {
+		add(f.Input, true)
+		add(f.Output, false)
 		if f.AfterSuccess == "move" {
-			add(f.AfterSuccessMoveTo)
+			add(f.AfterSuccessMoveTo, false)
 		}
 		if f.AfterFailure == "move" {
-			add(f.AfterFailureMoveTo)
+			add(f.AfterFailureMoveTo, false)
 		}
 	}
+	slices.Sort(added)
+	return added
 }
 
-// preparePlaces creates missing outputs and move_to folders and records which places are
-// mount points. Inputs are never created.
-func (p *Pipeline) preparePlaces() error {
-	inputs := make(map[string]bool)
-	for _, f := range p.folders {
-		inputs[f.Input] = true
-	}
-	for _, path := range slices.Sorted(maps.Keys(p.places)) {
-		pl := p.places[path]
-		if err := pl.prepare(!inputs[path]); err != nil {
+// place returns the registered place at path.
+func (p *Pipeline) place(path string) *place {
+	p.placesMu.RLock()
+	defer p.placesMu.RUnlock()
+	return p.places[path]
+}
+
+// preparePlaces creates the missing outputs and move_to folders among paths and records which
+// places are mount points. Inputs are never created.
+func (p *Pipeline) preparePlaces(paths []string) error {
+	for _, path := range paths {
+		pl := p.place(path)
+		if err := pl.prepare(!pl.input); err != nil {
 			return fmt.Errorf("create folder %s: %w", path, err)
 		}
 		if pl.mount {
@@ -198,7 +208,7 @@ func (p *Pipeline) preparePlaces() error {
 
 // openPlace opens one of f's places for use, marking f degraded when it cannot be used.
 func (p *Pipeline) openPlace(f *Folder, role, path string) (*os.Root, error) {
-	r, err := p.places[path].open(role)
+	r, err := p.place(path).open(role)
 	if err != nil {
 		return nil, p.placeError(f, role, path, err)
 	}
@@ -207,7 +217,7 @@ func (p *Pipeline) openPlace(f *Folder, role, path string) (*os.Root, error) {
 
 // stillThere re-checks an open place right before a publish or a disposal.
 func (p *Pipeline) stillThere(f *Folder, role, path string, r *os.Root) error {
-	if err := p.places[path].still(role, r); err != nil {
+	if err := p.place(path).still(role, r); err != nil {
 		return p.placeError(f, role, path, err)
 	}
 	return nil
@@ -218,7 +228,7 @@ func (p *Pipeline) stillThere(f *Folder, role, path string, r *os.Root) error {
 func (p *Pipeline) placeError(f *Folder, role, path string, err error) error {
 	var de *degradedError
 	if errors.As(err, &de) {
-		p.places[path].noteAway()
+		p.place(path).noteAway()
 		p.health.degrade(p.log, f, de.reason)
 		return waitFolder(de.reason)
 	}
@@ -279,7 +289,7 @@ func (p *Pipeline) healthLoop(ctx context.Context) {
 
 func (p *Pipeline) checkHealth() {
 	recovered := false
-	for _, f := range p.folders {
+	for _, f := range p.allFolders() {
 		if why := p.checkFolder(f); why != "" {
 			p.health.degrade(p.log, f, why)
 		} else if p.health.recover(p.log, f) {

@@ -74,7 +74,7 @@ func (p *Pipeline) pollJob(ctx context.Context, j *store.Job) error {
 		// status it had before the resume.
 		return p.resume(ctx, j)
 	}
-	if f, ok := p.folders[j.Folder]; ok && f.OnSourceChange == SourceChangeCancel {
+	if f, ok := p.folder(j.Folder); ok && f.OnSourceChange == SourceChangeCancel {
 		if why := p.sourceGone(f, j); why != "" {
 			if done, err := p.cancelForSource(ctx, j, why); done || err != nil {
 				return err

@@ -271,6 +271,8 @@ func (p *Pipeline) decide(ctx context.Context, j *store.Job, mine startWindow, c
 			deadline.Format(time.RFC3339)+" (Mosaic's clock)")
 	}
 	p.addActiveRuns(-1)
+	p.budget.release(j.Folder, j.RunStartAt)
+	p.wakeBudget()
 	j.Step = store.StepFinalized
 	j.RunStartAt, j.RunWindowFrom, j.RunWindowTo = time.Time{}, time.Time{}, time.Time{}
 	j.RunStatus = ""

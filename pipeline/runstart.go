@@ -78,6 +78,12 @@ func (p *Pipeline) stepStartRun(ctx context.Context, j *store.Job) error {
 	if err != nil {
 		return err
 	}
+	if j.Step == store.StepFinalized && j.AgentID != f.AgentID {
+		// The folder's agent changed (a reload) before this file's run started.
+		p.log.Info("the folder's agent changed; this file runs the new one", "job", j.ID, "path", j.RelPath,
+			"agent", f.AgentID, "was", j.AgentID)
+		j.AgentID = f.AgentID
+	}
 	// A folder that is away takes no new runs: their outputs could not be written. (A start
 	// already under way is still settled above: that only reads Mosaic.)
 	if err := p.folderReady(f); err != nil {
@@ -140,9 +146,13 @@ func (p *Pipeline) postRun(ctx context.Context, f *Folder, j *store.Job) (unknow
 	}
 
 	margin := p.windowMargin()
+	startAt := p.now()
+	if why := p.budget.take(j.Folder, startAt); why != "" {
+		return false, hold(why)
+	}
 	p.addActiveRuns(1)
 	j.Step = store.StepStartingRun
-	j.RunStartAt = p.now()
+	j.RunStartAt = startAt
 	j.RunWindowFrom = p.api.ServerTime(j.RunStartAt).Add(-margin)
 	j.RunWindowTo = time.Time{}
 	j.RunStatus, j.RunMessage = "", ""
@@ -173,6 +183,8 @@ func (p *Pipeline) postRun(ctx context.Context, f *Folder, j *store.Job) (unknow
 	}
 	// Known not started: back to finalized, and let the error decide when to try again.
 	p.addActiveRuns(-1)
+	p.budget.release(j.Folder, j.RunStartAt)
+	p.wakeBudget()
 	j.Step = store.StepFinalized
 	j.RunStartAt, j.RunWindowFrom = time.Time{}, time.Time{}
 	return false, err

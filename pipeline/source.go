@@ -137,7 +137,7 @@ func (p *Pipeline) sourceError(f *Folder, err error) error {
 
 // recheckPlace returns a wait error when the place is degraded now, else nil.
 func (p *Pipeline) recheckPlace(f *Folder, role, path string) error {
-	r, err := p.places[path].open(role)
+	r, err := p.place(path).open(role)
 	if err != nil {
 		var de *degradedError
 		if errors.As(err, &de) {

@@ -271,6 +271,10 @@ func TestFindByContent(t *testing.T) {
 	if got, _ := s.FindByContent(ctx, "f", h, 0); got == nil || got.ID != active.ID {
 		t.Fatalf("FindByContent = %+v; want active %d", got, active.ID)
 	}
+	waiting := setup("waiting.mov", "f", StatusWaiting, h) // will run once its hold is lifted
+	if got, _ := s.FindByContent(ctx, "f", h, 0); got == nil || got.ID != waiting.ID {
+		t.Fatalf("FindByContent = %+v; want waiting %d", got, waiting.ID)
+	}
 	// Unsettled jobs all have the empty hash; they are never duplicates of each other.
 	mustAdd(t, s, newJob("f", "unsettled.mov"), t0)
 	if got, err := s.FindByContent(ctx, "f", "", 0); err != nil || got != nil {
@@ -566,5 +570,46 @@ func TestSaveIfUnchanged(t *testing.T) {
 	}
 	if got := mustGet(t, s, j.ID); got.RunStatus != "cancel_requested" || got.Step != StepRunFinished {
 		t.Fatalf("after SaveIfUnchanged: %+v", got)
+	}
+}
+
+func TestWaitingIsNotClaimedAndReopens(t *testing.T) {
+	s := openTest(t)
+	ctx := testCtx(t)
+	n := newJob("/in", "held.mov")
+	n.Status, n.Reason = StatusWaiting, "waiting for approval"
+	j, created, err := s.AddJob(ctx, n, t0)
+	if err != nil || !created || j.Status != StatusWaiting || j.LastError != n.Reason {
+		t.Fatalf("AddJob waiting = %+v, %v, %v", j, created, err)
+	}
+	if got, _ := s.Claim(ctx, "w", nil, t0.Add(time.Hour), time.Minute, 10); len(got) != 0 {
+		t.Fatalf("a waiting job was claimed: %v", ids(got))
+	}
+	held := *mustGet(t, s, j.ID)
+	held.Status, held.LastError, held.NextAttemptAt = StatusActive, "", t0
+	if err := s.Reopen(ctx, &held, "approved"); err != nil {
+		t.Fatalf("Reopen of a waiting job = %v", err)
+	}
+	if got, _ := s.Claim(ctx, "w", nil, t0.Add(time.Hour), time.Minute, 10); len(got) != 1 {
+		t.Fatalf("the approved job was not claimable: %v", ids(got))
+	}
+}
+
+func TestRunsStartedSince(t *testing.T) {
+	s := openTest(t)
+	ctx := testCtx(t)
+	jobs := addN(t, s, 4)
+	for i, at := range []time.Time{t0.Add(-25 * time.Hour), t0.Add(-2 * time.Hour), t0.Add(-time.Hour), {}} {
+		j := jobs[i]
+		j.RunStartAt = at
+		mustSave(t, s, &j, "start")
+	}
+	got, err := s.RunsStartedSince(ctx, t0.Add(-24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || !got[0].At.Equal(t0.Add(-2*time.Hour)) || !got[1].At.Equal(t0.Add(-time.Hour)) ||
+		got[0].Folder != "f" {
+		t.Fatalf("RunsStartedSince = %+v", got)
 	}
 }

@@ -191,11 +191,11 @@ func (s *SQLite) save(ctx context.Context, db txBeginner, job *Job, msg string) 
 }
 
 // reopenCondition keeps Reopen from overwriting a job that changed since it was read.
-const reopenCondition = " AND status IN ('failed', 'attention', 'skipped') AND updated_at = ?"
+const reopenCondition = " AND status IN ('failed', 'attention', 'skipped', 'waiting') AND updated_at = ?"
 
-// Reopen saves a job read while it was failed, skipped or needing attention, only if it still is and has
-// not changed since (its UpdatedAt): two retries at once, or a retry racing with the daemon,
-// cannot undo each other's work. A changed job gives ErrChanged.
+// Reopen saves a job read while it was failed, skipped, needing attention or waiting, only if it
+// still is and has not changed since (its UpdatedAt): two retries at once, or a retry (an approval)
+// racing with the daemon, cannot undo each other's work. A changed job gives ErrChanged.
 func (s *SQLite) Reopen(ctx context.Context, job *Job, msg string) error {
 	if s.w == nil {
 		return ErrReadOnly

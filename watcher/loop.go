@@ -64,6 +64,9 @@ func (l *loop) run(ctx context.Context) {
 			return
 		case h := <-l.w.hints:
 			l.onHint(h)
+		case set := <-l.w.rootsCh:
+			l.setRoots(set.roots)
+			close(set.done)
 		case res := <-l.w.results:
 			l.onResult(res)
 		case sendCh <- next:
@@ -197,7 +200,7 @@ func (l *loop) onScanStart(res result) {
 			l.w.log.Info("watcher: root is a mount point; it is degraded whenever it is not mounted", "root", r.cfg.Path)
 		}
 	}
-	if res.mode != "" && res.mode != r.mode {
+	if res.mode != "" && res.mode != r.mode && res.gen > r.modeSetGen { // not from before a mode change
 		r.mode = res.mode
 		if res.modeWhy != "" {
 			l.w.log.Info("watcher: using polling", "root", r.cfg.Path, "interval", r.cfg.PollInterval, "why", res.modeWhy)
@@ -264,6 +267,9 @@ func (l *loop) dropAll(r *rootState) {
 
 func (l *loop) onHint(h hint) {
 	r := h.root
+	if r.removed {
+		return
+	}
 	now := time.Now()
 	if h.err != nil {
 		if errors.Is(h.err, fsnotify.ErrEventOverflow) {
@@ -282,7 +288,7 @@ func (l *loop) onHint(h hint) {
 		return
 	}
 	rel, ok := r.rel(h.path)
-	if !ok || !r.filter.hintAllowed(rel) {
+	if !ok || !r.filter.Load().hintAllowed(rel) {
 		return
 	}
 	if t := r.files[rel]; t != nil {
@@ -302,6 +308,12 @@ func (l *loop) onHint(h hint) {
 
 func (l *loop) onResult(res result) {
 	r := res.root
+	if r.removed { // results of a root SetRoots took out
+		if res.kind == resScanStart {
+			close(res.ack)
+		}
+		return
+	}
 	switch res.kind {
 	case resScanStart:
 		l.onScanStart(res)
@@ -314,6 +326,9 @@ func (l *loop) onResult(res result) {
 			l.requestScan(r, time.Now()) // the scan decides: degraded, or replaced and rescanned
 		}
 	case resFallback:
+		if res.gen != 0 && res.gen <= r.modeSetGen {
+			return // a walk of the mode before the last change
+		}
 		if r.mode != ModePoll {
 			r.mode = ModePoll
 			l.w.log.Warn("watcher: falling back to polling", "root", r.cfg.Path, "interval", r.cfg.PollInterval, "why", res.reason)
@@ -357,8 +372,11 @@ func (l *loop) observe(r *rootState, o *observation, gen uint64) {
 		return
 	}
 	if t == nil {
-		if o.missing || o.failed {
+		if o.missing || o.failed || o.t != nil { // o.t: a check of an entry dropped meanwhile
 			return
+		}
+		if r.filterSetGen != 0 && (gen == 0 || gen <= r.filterSetGen) && !r.filter.Load().fileAllowed(o.rel) {
+			return // seen through the settings before the last change
 		}
 		at := l.w.stamp(o.at)
 		t = &tracked{root: r, rel: o.rel, hidx: -1,

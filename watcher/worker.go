@@ -42,10 +42,10 @@ func (w *Watcher) check(ctx context.Context, job checkJob) {
 		o.missing = true
 	case fi.IsDir():
 		o.missing = true // not a file; a folder: watch it, then scan it
-		if r.filter.dirAllowed(job.rel) && r.watches.active() {
+		if r.filter.Load().dirAllowed(job.rel) && r.watches.active() {
 			w.walk(ctx, r, abs, true, 0)
 		}
-	case !fi.Mode().IsRegular() || (job.t == nil && !r.filter.fileAllowed(job.rel)):
+	case !fi.Mode().IsRegular() || (job.t == nil && !r.filter.Load().fileAllowed(job.rel)):
 		o.missing = true
 	default:
 		o.size, o.mtime, o.id = fi.Size(), fi.ModTime(), fileIdentity(abs, fi)

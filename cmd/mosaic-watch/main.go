@@ -48,6 +48,9 @@ func commands() []command {
 		{"run", "watch the configured folders and process files (the daemon)", cmdRun},
 		{"validate", "check a configuration file and print what it means", cmdValidate},
 		{"status", "show jobs by state, or the history of one file", cmdStatus},
+		{"explain", "say what happens to one file and why", cmdExplain},
+		{"plan", "dry run: what a start would process now, without starting anything", cmdPlan},
+		{"approve", "let the videos waiting for approval in a folder start", cmdApprove},
 		{"retry", "try failed jobs again (one job, one path, or every failed job)", cmdRetry},
 		{"cancel", "cancel the Mosaic run of a job or path", cmdCancel},
 		{"whoami", "check the API key against Mosaic", cmdWhoami},
@@ -120,6 +123,7 @@ Commands:
 First steps:
   mosaic-watch demo                              # watch it work against a bundled fake Mosaic
   mosaic-watch validate --config config.yaml     # check your configuration
+  mosaic-watch plan --config config.yaml         # see what a start would process (no cost)
   mosaic-watch run --config config.yaml          # start watching
 
 Run 'mosaic-watch <command> --help' for a command's flags.
@@ -179,7 +183,7 @@ func loadConfigFlag(env *cliEnv, cmd, path string) (*config.Config, error) {
 }
 
 // newLogger logs to w at level, as text or JSON.
-func newLogger(w io.Writer, level slog.Level, format string) *slog.Logger {
+func newLogger(w io.Writer, level slog.Leveler, format string) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
 	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))

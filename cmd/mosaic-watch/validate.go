@@ -12,19 +12,29 @@ import (
 )
 
 func cmdValidate(ctx context.Context, env *cliEnv, args []string) error {
-	fs := newFlags(env, "validate", "--config FILE [--online]", `
+	fs := newFlags(env, "validate", "--config FILE [--online] | --schema", `
 Check a configuration file without starting anything: unknown keys, wrong types, missing
 folders or agent ids, outputs inside inputs and the like are reported with the file, line and
 key. Prints the folders as the daemon will see them, with every default filled in.
+A running daemon validates the same way when the file changes, and keeps its configuration
+when the file does not validate.
 
 With --online it also asks Mosaic about each folder's agent, as the daemon does at every
 start: the agent exists and the API key may read it, every update_params and ignore_nodes key
 is one of its nodes, and it takes exactly one video (agents with several video inputs and
 generation-only agents are not supported yet). It also shows the account's credit balance.
-Exit code 0 when valid, 2 when not, 1 when Mosaic could not be asked.`)
+Exit code 0 when valid, 2 when not, 1 when Mosaic could not be asked.
+
+--schema prints the configuration's JSON Schema (draft 2020-12) instead, for editors: save it
+and name it in the file's first line, "# yaml-language-server: $schema=PATH".`)
 	configPath := configFlag(fs)
 	online := fs.Bool("online", false, "also check each folder's agent with Mosaic")
+	schema := fs.Bool("schema", false, "print the JSON Schema of the configuration file")
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *schema {
+		_, err := env.stdout.Write(config.JSONSchema())
 		return err
 	}
 	cfg, err := loadConfigFlag(env, "validate", *configPath)
@@ -41,8 +51,14 @@ Exit code 0 when valid, 2 when not, 1 when Mosaic could not be asked.`)
 	fmt.Fprintf(out, "Mosaic API:  %s (uploads via the %q endpoints), polling every %s\n",
 		mosaic.RedactURL(cfg.BaseURL), cfg.UploadAPI, cfg.PollInterval)
 	fmt.Fprintf(out, "State:       %s\n", cfg.StateDir)
-	fmt.Fprintf(out, "Limits:      %d uploads, %d runs, %d downloads at once\n\n",
+	fmt.Fprintf(out, "Limits:      %d uploads, %d runs, %d downloads at once\n",
 		cfg.Limits.Uploads, cfg.Limits.ActiveRuns, cfg.Limits.Downloads)
+	perDay := "no limit"
+	if cfg.Limits.MaxRunsPerDay > 0 {
+		perDay = fmt.Sprintf("at most %d", cfg.Limits.MaxRunsPerDay)
+	}
+	fmt.Fprintf(out, "Runs:        %s per 24 hours; %d videos already in a new folder start "+
+		"without approve\n\n", perDay, cfg.Limits.BacklogConfirmOver)
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 	for _, f := range cfg.Folders {
 		fmt.Fprintf(tw, "Folder %q\n", f.Name)
@@ -60,6 +76,11 @@ Exit code 0 when valid, 2 when not, 1 when Mosaic could not be asked.`)
 		}
 		fmt.Fprintf(tw, "  source\tafter success: %s; after failure: %s; on change during "+
 			"its run: %s\n", success, failure, f.OnSourceChange)
+		existing := string(f.ExistingFiles)
+		if f.MaxRunsPerDay > 0 {
+			existing += fmt.Sprintf("; at most %d runs per 24 hours", f.MaxRunsPerDay)
+		}
+		fmt.Fprintf(tw, "  backlog\texisting_files: %s\n", existing)
 	}
 	return tw.Flush()
 }

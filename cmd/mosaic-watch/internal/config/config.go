@@ -45,13 +45,23 @@ type Config struct {
 	HTTPToken        string // http.token (secret)
 	WebhookSecret    string // webhook.secret (secret)
 	WebhookPublicURL string // webhook.public_url, passed to runs as their callback_url
+
+	lookupEnv func(string) (string, bool) // how ${VAR} was expanded, for Reload
 }
+
+// Reload loads the same file again, expanding ${VAR} the same way: a running daemon's reload.
+func (c *Config) Reload() (*Config, error) { return Load(c.File, c.lookupEnv) }
 
 // Limits is the top-level `limits:` section.
 type Limits struct {
 	Uploads    int // concurrent uploads
 	ActiveRuns int // runs in flight on Mosaic at once
 	Downloads  int // concurrent downloads
+	// MaxRunsPerDay bounds run starts of all folders in any 24 hours; 0 = no limit.
+	MaxRunsPerDay int
+	// BacklogConfirmOver is how many videos already in a folder the first time it is watched
+	// start at once under existing_files: confirm; the rest wait for `approve`.
+	BacklogConfirmOver int
 }
 
 // Retry is the `retry:` section.
@@ -82,6 +92,10 @@ type Folder struct {
 	AfterFailure       Disposition   // Keep or Move
 	AfterFailureMoveTo string        // set iff AfterFailure is Move
 	MaxFileSize        int64         // limits.max_file_size in bytes
+	MaxRunsPerDay      int           // limits.max_runs_per_day of the folder; 0 = no limit
+	// ExistingFiles is what happens to the videos already in the folder the first time it is
+	// watched (existing_files).
+	ExistingFiles ExistingFiles
 	// OnSourceChange is on_source_change: what happens to an active run whose source file is
 	// replaced or deleted (pipeline.SourceChangeFinish or pipeline.SourceChangeCancel).
 	OnSourceChange string
@@ -99,6 +113,16 @@ func (c *Config) Problem(f *Folder, key, msg string) *Error {
 	}
 	return &Error{File: c.File, Line: loc.line, Path: loc.path, Msg: msg}
 }
+
+// ExistingFiles is the existing_files policy.
+type ExistingFiles string
+
+// existing_files values.
+const (
+	ExistingConfirm ExistingFiles = "confirm" // up to limits.backlog_confirm_over start, the rest wait
+	ExistingProcess ExistingFiles = "process" // every one starts
+	ExistingIgnore  ExistingFiles = "ignore"  // none starts; they are recorded as skipped
+)
 
 // Disposition is what happens to a source video once its job ends (after_success,
 // after_failure).
@@ -128,7 +152,7 @@ func (f *Folder) PipelineFolder() pipeline.Folder {
 		UpdateParams: f.UpdateParams, IgnoreNodes: f.IgnoreNodes,
 		AfterSuccess: string(f.AfterSuccess), AfterSuccessMoveTo: f.AfterSuccessMoveTo,
 		AfterFailure: string(f.AfterFailure), AfterFailureMoveTo: f.AfterFailureMoveTo,
-		MaxFileSize: f.MaxFileSize, OnSourceChange: f.OnSourceChange,
+		MaxFileSize: f.MaxFileSize, OnSourceChange: f.OnSourceChange, MaxRunsPerDay: f.MaxRunsPerDay,
 	}
 }
 

@@ -465,7 +465,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		StateDir:        DefaultStateDir(),
 		LogLevel:        slog.LevelInfo,
 		LogFormat:       "text",
-		Limits:          Limits{Uploads: 2, ActiveRuns: 8, Downloads: 2},
+		Limits:          Limits{Uploads: 2, ActiveRuns: 8, Downloads: 2, BacklogConfirmOver: 50},
 		ShutdownTimeout: 10 * time.Second,
 		ScanInterval:    time.Hour,
 		Retry:           Retry{Base: 30 * time.Second, Max: time.Hour, Attempts: 8},
@@ -484,11 +484,16 @@ func TestLoadConfigDefaults(t *testing.T) {
 			AfterFailure:    "keep",
 			MaxFileSize:     5 << 30,
 			OnSourceChange:  "finish",
+			ExistingFiles:   "confirm",
 		}},
 	}
 	for i := range cfg.Folders { // where keys were set is checked in TestProblemAfterLoading
 		cfg.Folders[i].at, cfg.Folders[i].src = nil, location{}
 	}
+	if cfg.lookupEnv == nil {
+		t.Error("Load did not keep its lookupEnv for Reload")
+	}
+	cfg.lookupEnv = nil // funcs never compare equal
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("Load =\n%+v\nwant\n%+v", cfg, want)
 	}

@@ -15,9 +15,10 @@ import (
 // Defaults the configuration owns. The others come from the package whose behaviour they set
 // (mosaic.DefaultBaseURL, pipeline.Default*, watcher.Default*), so each is written once.
 const (
-	DefaultShutdownTimeout       = 10 * time.Second
-	MaxShutdownTimeout           = 60 * time.Second
-	DefaultMaxFileSize     int64 = 5 << 30 // the upload limit Mosaic documents
+	DefaultShutdownTimeout          = 10 * time.Second
+	MaxShutdownTimeout              = 60 * time.Second
+	DefaultMaxFileSize        int64 = 5 << 30 // the upload limit Mosaic documents
+	DefaultBacklogConfirmOver       = 50      // existing videos that start without approve
 
 	minInterval = 100 * time.Millisecond // lowest settle/poll interval (tests use sub-second values)
 )
@@ -37,6 +38,8 @@ func defaults() *Config {
 			Uploads:    pipeline.DefaultUploads,
 			ActiveRuns: pipeline.DefaultActiveRuns,
 			Downloads:  pipeline.DefaultDownloads,
+
+			BacklogConfirmOver: DefaultBacklogConfirmOver,
 		},
 		ShutdownTimeout: DefaultShutdownTimeout,
 		ScanInterval:    watcher.DefaultScanInterval,
@@ -60,6 +63,7 @@ func defaultFolder() Folder {
 		AfterFailure:    Keep,
 		MaxFileSize:     DefaultMaxFileSize,
 		OnSourceChange:  pipeline.SourceChangeFinish,
+		ExistingFiles:   ExistingConfirm,
 	}
 }
 

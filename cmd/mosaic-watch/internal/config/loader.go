@@ -5,6 +5,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Load reads the file at path, expands ${VAR} (lookupEnv; nil means os.LookupEnv), decodes
@@ -24,7 +26,7 @@ func Load(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
 		return nil, ErrorList{{File: abs, Msg: "cannot read config file: " + errText(err), Err: err}}
 	}
 	l := &loader{file: abs, dir: filepath.Dir(abs), lookupEnv: lookupEnv, cfg: defaults()}
-	l.cfg.File = abs
+	l.cfg.File, l.cfg.lookupEnv = abs, lookupEnv
 	l.home, l.homeErr = os.UserHomeDir()
 	if fi, err := os.Stat(abs); err == nil {
 		l.fileMode = fi.Mode().Perm()
@@ -104,4 +106,36 @@ func (l *loader) problem(path string, line int, format string, args ...any) {
 func (l *loader) warn(path string, line int, format string, args ...any) {
 	w := Error{File: l.file, Line: line, Path: path, Msg: fmt.Sprintf(format, args...)}
 	l.warnings = append(l.warnings, w.Error())
+}
+
+// StateDirOf returns the state_dir a configuration file names, even when the file has other
+// problems: `status` and `explain` still find the daemon's database after a bad edit. It
+// falls back to the default state directory.
+func StateDirOf(path string, lookupEnv func(string) (string, bool)) string {
+	if lookupEnv == nil {
+		lookupEnv = os.LookupEnv
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return DefaultStateDir()
+	}
+	data, err := os.ReadFile(abs)
+	if err != nil {
+		return DefaultStateDir()
+	}
+	l := &loader{file: abs, dir: filepath.Dir(abs), lookupEnv: lookupEnv, cfg: defaults()}
+	l.home, l.homeErr = os.UserHomeDir()
+	root, ok := l.parse(data)
+	if !ok || root == nil || deref(root).Kind != yaml.MappingNode {
+		return DefaultStateDir()
+	}
+	n := deref(root)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == "state_dir" {
+			if s, ok := l.pathValue(n.Content[i+1], "state_dir"); ok {
+				return s
+			}
+		}
+	}
+	return DefaultStateDir()
 }

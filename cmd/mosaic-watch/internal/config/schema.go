@@ -20,15 +20,16 @@ var (
 		"retry", "defaults", "folders", "http", "webhook"}
 	mosaicKeys = []string{"base_url", "api_key", "api_key_file", "poll_interval", "reconcile_after",
 		"max_retry_after", "upload_api"}
-	logKeys           = []string{"level", "format"}
-	limitsKeys        = []string{"uploads", "active_runs", "downloads"}
+	logKeys    = []string{"level", "format"}
+	limitsKeys = []string{"uploads", "active_runs", "downloads", "max_runs_per_day",
+		"backlog_confirm_over"}
 	retryKeys         = []string{"base", "max", "attempts"}
 	httpKeys          = []string{"listen", "token"}
 	webhookKeys       = []string{"secret", "public_url"}
 	folderSettingKeys = []string{"recursive", "include", "exclude", "settle", "incomplete_after",
 		"mode", "poll_interval", "after_success", "after_success_move_to", "after_failure",
-		"after_failure_move_to", "limits", "on_source_change"}
-	folderLimitsKeys = []string{"max_file_size"}
+		"after_failure_move_to", "existing_files", "limits", "on_source_change"}
+	folderLimitsKeys = []string{"max_file_size", "max_runs_per_day"}
 	folderOnlyKeys   = []string{"name", "input", "output", "agent_id", "update_params", "ignore_nodes"}
 	folderKeys       = append(append([]string{}, folderOnlyKeys...), folderSettingKeys...)
 
@@ -36,6 +37,7 @@ var (
 	successActions = []Disposition{Keep, Move, Delete}
 	failureActions = []Disposition{Keep, Move}
 	sourceChanges  = []string{pipeline.SourceChangeFinish, pipeline.SourceChangeCancel}
+	existingFiles  = []ExistingFiles{ExistingConfirm, ExistingProcess, ExistingIgnore}
 	uploadAPIs     = []mosaic.UploadAPI{mosaic.UploadsAPI, mosaic.VideosAPI}
 	logLevels      = []string{"debug", "info", "warn", "error"}
 	logFormats     = []string{"text", "json"}
@@ -65,7 +67,11 @@ func (l *loader) walkTop(root *yaml.Node) {
 			})
 		case "limits":
 			l.mapping(v, p, limitsKeys, func(key string, _, v *yaml.Node, p string) {
-				n, ok := l.integer(v, p, 1)
+				minimum := 1
+				if key == "max_runs_per_day" || key == "backlog_confirm_over" {
+					minimum = 0 // no limit; hold every existing file
+				}
+				n, ok := l.integer(v, p, minimum)
 				if !ok {
 					return
 				}
@@ -76,6 +82,10 @@ func (l *loader) walkTop(root *yaml.Node) {
 					c.Limits.ActiveRuns = n
 				case "downloads":
 					c.Limits.Downloads = n
+				case "max_runs_per_day":
+					c.Limits.MaxRunsPerDay = n
+				case "backlog_confirm_over":
+					c.Limits.BacklogConfirmOver = n
 				}
 			})
 		case "shutdown_timeout":
@@ -282,11 +292,22 @@ func (l *loader) folderSetting(key string, v *yaml.Node, p string, src *folderSo
 		if s, ok := l.enum(v, p, sourceChanges); ok {
 			f.OnSourceChange = s
 		}
+	case "existing_files":
+		if s, ok := enumOf(l, v, p, existingFiles); ok {
+			f.ExistingFiles = s
+		}
 	case "limits":
-		l.mapping(v, p, folderLimitsKeys, func(_ string, _, v *yaml.Node, p string) {
-			src.set["limits.max_file_size"] = location{p, v.Line}
-			if n, ok := l.size(v, p); ok {
-				f.MaxFileSize = n
+		l.mapping(v, p, folderLimitsKeys, func(key string, _, v *yaml.Node, p string) {
+			src.set["limits."+key] = location{p, v.Line}
+			switch key {
+			case "max_file_size":
+				if n, ok := l.size(v, p); ok {
+					f.MaxFileSize = n
+				}
+			case "max_runs_per_day":
+				if n, ok := l.integer(v, p, 0); ok {
+					f.MaxRunsPerDay = n
+				}
 			}
 		})
 	}

@@ -25,7 +25,8 @@ const DBFileName = "mosaic-watch.db"
 
 // Daemon is one instance: store, API client, watcher and pipeline wired together.
 type Daemon struct {
-	cfg     *config.Config
+	cfgMu   sync.RWMutex
+	cfg     *config.Config // the configuration in effect; a reload replaces it (config())
 	log     *slog.Logger
 	version string
 	store   *store.SQLite
@@ -35,14 +36,19 @@ type Daemon struct {
 	metrics *metrics
 	http    *httpapi.Server // nil unless http.listen is set
 
-	owner      string                 // this process's instance id (job leases, locks)
-	stateLock  *pipeline.FolderLock   // held for the daemon's life
-	inputLocks []*pipeline.FolderLock // one per served input that can carry a lock
-	refused    map[string]string      // input -> why it is not served (another instance has it)
-	served     []config.Folder        // the folders this process watches and processes
+	owner      string                          // this process's instance id (job leases, locks)
+	holder     pipeline.LockHolder             // what this process's lock files say
+	stateLock  *pipeline.FolderLock            // held for the daemon's life
+	locksMu    sync.Mutex                      // inputLocks and refused (a reload changes them)
+	inputLocks map[string]*pipeline.FolderLock // by input: served inputs that can carry a lock
+	refused    map[string]string               // input -> why it is not served (another instance has it)
+	served     []config.Folder                 // the folders this process watches and processes
 
 	healthMu sync.Mutex
 	health   map[string]string // folder input -> reason it is degraded ("" = healthy)
+
+	reload  reloadState
+	backlog backlogState
 }
 
 // New locks the state folder and the input folders, opens the state database and builds every
@@ -55,9 +61,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, version stri
 		return nil, fmt.Errorf("create state_dir: %w", err)
 	}
 	d := &Daemon{cfg: cfg, log: log, version: version, owner: newInstanceID(),
-		health: make(map[string]string), refused: make(map[string]string), metrics: newMetrics()}
-	holder := holderFor(cfg, d.owner)
-	lock, err := lockState(cfg.StateDir, holder)
+		health: make(map[string]string), refused: make(map[string]string),
+		inputLocks: make(map[string]*pipeline.FolderLock), metrics: newMetrics()}
+	d.holder = holderFor(cfg, d.owner)
+	lock, err := lockState(cfg.StateDir, d.holder)
 	if err != nil {
 		return nil, err
 	}
@@ -72,9 +79,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, version stri
 	if err := d.takeOver(ctx, st); err != nil {
 		return fail(err)
 	}
-	if d.served, err = d.lockInputs(holder); err != nil {
+	if d.served, err = d.lockInputs(cfg.Folders); err != nil {
 		return fail(err)
 	}
+	d.backlog.init()
+	d.noteLoaded()
 	if err := d.wire(); err != nil {
 		return fail(err)
 	}
@@ -84,7 +93,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, version stri
 // wire builds the client, watcher, pipeline and HTTP surface on the open store, for the
 // folders this process serves.
 func (d *Daemon) wire() error {
-	cfg := d.cfg
+	cfg := d.config()
 	var err error
 	d.client, err = mosaic.New(mosaic.Options{
 		BaseURL: cfg.BaseURL, APIKey: cfg.APIKey, UserAgent: "mosaic-watch/" + d.version,
@@ -94,10 +103,10 @@ func (d *Daemon) wire() error {
 		return err
 	}
 	roots := make([]watcher.Root, len(d.served))
-	folders := make([]pipeline.Folder, len(d.served))
 	for i := range d.served {
-		roots[i], folders[i] = d.served[i].WatchRoot(), d.served[i].PipelineFolder()
+		roots[i] = d.served[i].WatchRoot()
 	}
+	folders := pipelineFolders(d.served)
 	d.watcher, err = watcher.New(watcher.Options{
 		Roots: roots, ScanInterval: cfg.ScanInterval, Logger: d.log,
 	})
@@ -117,6 +126,7 @@ func (d *Daemon) wire() error {
 		Limits: pipeline.Limits{
 			Uploads: cfg.Limits.Uploads, ActiveRuns: cfg.Limits.ActiveRuns, Downloads: cfg.Limits.Downloads,
 		},
+		MaxRunsPerDay: cfg.Limits.MaxRunsPerDay,
 		Retry: pipeline.Retry{
 			Base: cfg.Retry.Base, Max: cfg.Retry.Max, MaxAttempts: cfg.Retry.Attempts,
 		},
@@ -138,28 +148,31 @@ func (d *Daemon) wire() error {
 
 // httpOptions hands the HTTP surface the parts it serves, each behind a narrow interface.
 func (d *Daemon) httpOptions() httpapi.Options {
-	o := httpapi.Options{
-		Listen: d.cfg.HTTPListen, Token: d.cfg.HTTPToken, WebhookSecret: d.cfg.WebhookSecret,
-		Version: d.version, StateDir: d.cfg.StateDir, Jobs: d.store, Work: d.pipe,
+	cfg := d.config()
+	return httpapi.Options{
+		Listen: cfg.HTTPListen, Token: cfg.HTTPToken, WebhookSecret: cfg.WebhookSecret,
+		Version: d.version, StateDir: cfg.StateDir, Jobs: d.store, Work: d.pipe, Live: live{d},
 		FolderHealth: d.folderHealth, Metrics: d.metrics.reg, Logger: d.log,
 	}
-	for _, f := range d.cfg.Folders {
-		o.Folders = append(o.Folders, httpapi.Folder{Name: f.Name, Input: f.Input, Output: f.Output,
-			AgentID: f.AgentID})
-	}
-	return o
 }
 
 // Store is the daemon's job store (the demo follows its job there).
 func (d *Daemon) Store() store.Store { return d.store }
 
+// config is the configuration in effect.
+func (d *Daemon) config() *config.Config {
+	d.cfgMu.RLock()
+	defer d.cfgMu.RUnlock()
+	return d.cfg
+}
+
 // Run works until ctx ends or a part fails, then stops taking new work and lets in-flight steps
 // reach a safe point within shutdown_timeout: every step is resumable, so what does not finish
 // in time resumes at the next start.
 func (d *Daemon) Run(ctx context.Context) error {
-	cfg, log := d.cfg, d.log
+	cfg, log := d.config(), d.log
 	log.Info("mosaic-watch started", "version", d.version, "config", cfg.File,
-		"folders", len(d.served), "state_dir", cfg.StateDir, "api", mosaic.RedactURL(cfg.BaseURL))
+		"folders", len(d.servedFolders()), "state_dir", cfg.StateDir, "api", mosaic.RedactURL(cfg.BaseURL))
 
 	// Every folder's agent is checked before any file is run: a configuration Mosaic refuses
 	// stops the start with the file and line; no answer only warns.
@@ -167,10 +180,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	for i := range all {
 		all[i] = i
 	}
-	unchecked, err := d.preflight(ctx, all)
+	unchecked, err := d.preflight(ctx, cfg, all)
 	if err != nil {
 		return err
 	}
+	d.clearReloadError(ctx) // a start with a valid file ends any earlier failed reload
 
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
@@ -190,8 +204,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	wg.Go(func() { d.publishHealth(workCtx) })
 	wg.Go(func() { d.creditsLoop(workCtx) })
 	if len(unchecked) > 0 {
-		wg.Go(func() { d.preflightLater(workCtx, unchecked, func(err error) { errs <- err }) })
+		wg.Go(func() { d.preflightLater(workCtx, cfg, unchecked, func(err error) { errs <- err }) })
 	}
+	wg.Go(func() { d.watchConfigFile(workCtx) })
 	if d.http != nil {
 		wg.Go(func() { d.http.Serve(workCtx) })
 	}
@@ -261,7 +276,9 @@ func (d *Daemon) intakeOne(ctx context.Context, ev watcher.Event,
 		FileID: ev.FileID}
 	switch ev.Kind {
 	case watcher.Ready:
-		return append(ready, f)
+		if d.admit(ctx, &f) {
+			return append(ready, f)
+		}
 	case watcher.Incomplete:
 		d.retry(ctx, "record incomplete file", func() error {
 			return d.pipe.FileIncomplete(ctx, f, ev.Reason)
@@ -270,6 +287,9 @@ func (d *Daemon) intakeOne(ctx context.Context, ev watcher.Event,
 		d.log.Debug("file vanished", "folder", ev.Root, "path", ev.Rel, "reason", ev.Reason)
 	case watcher.Health:
 		d.setHealth(ev.Root, ev.Healthy, ev.Reason)
+		if ev.Healthy {
+			d.firstWatch(ctx, ev.Root) // before the watcher reports any of its files
+		}
 	}
 	return ready
 }

@@ -21,7 +21,15 @@ func (d *Daemon) folderHealth() map[string]string {
 	if d.pipe != nil {
 		maps.Copy(out, d.pipe.Degraded()) // it names the folder and says what is wrong with it
 	}
+	d.locksMu.Lock()
 	maps.Copy(out, d.refused)
+	d.locksMu.Unlock()
+	configured := make(map[string]bool)
+	for _, f := range d.config().Folders {
+		configured[f.Input] = true
+	}
+	// A folder removed by a reload is not reported, even while its last runs finish.
+	maps.DeleteFunc(out, func(input, _ string) bool { return !configured[input] })
 	return out
 }
 

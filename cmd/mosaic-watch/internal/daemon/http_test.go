@@ -177,7 +177,9 @@ func TestHTTPHealthReasons(t *testing.T) {
 	e := startHTTPEnv(t, mosaictest.Options{}, "100ms", "")
 	// The watcher's first report would overwrite the health this test sets: wait for it.
 	testenv.WaitFor(t, 20*time.Second, "the watcher's first health report", func() bool {
-		_, reported := e.d.folderHealth()[e.cfg.Folders[0].Input]
+		e.d.healthMu.Lock()
+		defer e.d.healthMu.Unlock()
+		_, reported := e.d.health[e.cfg.Folders[0].Input] // folderHealth leaves healthy ones out
 		return reported
 	})
 	opts := e.d.httpOptions()

@@ -96,6 +96,10 @@ type stateCollector struct {
 	paused  *prometheus.Desc
 	credits *prometheus.Desc
 	shared  *prometheus.Desc
+	runs    *prometheus.Desc
+	limit   *prometheus.Desc
+	reached *prometheus.Desc
+	reload  *prometheus.Desc
 }
 
 func newStateCollector(d *Daemon) *stateCollector {
@@ -114,6 +118,16 @@ func newStateCollector(d *Daemon) *stateCollector {
 		shared: prometheus.NewDesc("mosaic_watch_agent_shared",
 			"1 when another client also runs the folder's agent: a lost run-start answer then "+
 				"waits for a person.", []string{"folder"}, nil),
+		runs: prometheus.NewDesc("mosaic_watch_runs_started_24h",
+			"Runs started in the last 24 hours, for all folders (scope=\"all\") and per folder.",
+			[]string{"scope"}, nil),
+		limit: prometheus.NewDesc("mosaic_watch_max_runs_per_day",
+			"The daily run limit (limits.max_runs_per_day), when one is set.", []string{"scope"}, nil),
+		reached: prometheus.NewDesc("mosaic_watch_run_limit_reached",
+			"1 while a daily run limit is reached and run starts wait.", []string{"scope"}, nil),
+		reload: prometheus.NewDesc("mosaic_watch_config_reload_failed",
+			"1 while the last configuration reload failed (the previous configuration is in effect).",
+			nil, nil),
 	}
 }
 
@@ -124,6 +138,10 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.paused
 	ch <- c.credits
 	ch <- c.shared
+	ch <- c.runs
+	ch <- c.limit
+	ch <- c.reached
+	ch <- c.reload
 }
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
@@ -134,7 +152,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(c.jobs, err)
 	} else {
-		for _, f := range d.cfg.Folders {
+		for _, f := range d.config().Folders {
 			for _, st := range jobview.States {
 				n := float64(counts[f.Input][st])
 				ch <- prometheus.MustNewConstMetric(c.jobs, prometheus.GaugeValue, n, f.Name, string(st))
@@ -142,7 +160,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	health := d.folderHealth()
-	for _, f := range d.cfg.Folders {
+	for _, f := range d.config().Folders {
 		v := 1.0
 		if health[f.Input] != "" {
 			v = 0
@@ -160,7 +178,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	} else if rec != nil && !rec.Unlimited {
 		ch <- prometheus.MustNewConstMetric(c.credits, prometheus.GaugeValue, rec.Balance)
 	}
-	for _, f := range d.cfg.Folders {
+	for _, f := range d.config().Folders {
 		s, err := pipeline.LoadSharedAgent(ctx, d.store, f.AgentID)
 		if err != nil {
 			ch <- prometheus.NewInvalidMetric(c.shared, err)
@@ -171,5 +189,32 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			v = 1
 		}
 		ch <- prometheus.MustNewConstMetric(c.shared, prometheus.GaugeValue, v, f.Name)
+	}
+	c.collectBudgets(ch)
+	failed := 0.0
+	if d.ReloadFailure() != "" {
+		failed = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.reload, prometheus.GaugeValue, failed)
+}
+
+func (c *stateCollector) collectBudgets(ch chan<- prometheus.Metric) {
+	global, folders := c.d.pipe.RunBudgets()
+	counts := map[string]int{}
+	c.d.pipe.RunsByFolder(counts)
+	emit := func(scope string, used int, b pipeline.RunBudget) {
+		ch <- prometheus.MustNewConstMetric(c.runs, prometheus.GaugeValue, float64(used), scope)
+		if b.Limit > 0 {
+			ch <- prometheus.MustNewConstMetric(c.limit, prometheus.GaugeValue, float64(b.Limit), scope)
+			reached := 0.0
+			if b.Reached() {
+				reached = 1
+			}
+			ch <- prometheus.MustNewConstMetric(c.reached, prometheus.GaugeValue, reached, scope)
+		}
+	}
+	emit("all", global.Used, global)
+	for _, f := range c.d.config().Folders {
+		emit(f.Name, counts[f.Input], folders[f.Input])
 	}
 }

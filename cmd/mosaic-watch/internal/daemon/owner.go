@@ -83,17 +83,24 @@ func (d *Daemon) takeOver(ctx context.Context, st store.Store) error {
 	return nil
 }
 
-// lockInputs takes every input folder's lock and returns the folders this process serves. A
-// folder another instance serves is refused (and shown degraded, naming that instance); one
-// that cannot carry a lock (a read-only share) is served unlocked, with a warning.
-func (d *Daemon) lockInputs(h pipeline.LockHolder) ([]config.Folder, error) {
+// lockInputs takes the lock of every input folder in folders that this process does not hold
+// yet, and returns the folders it serves. A folder another instance serves is refused (and
+// shown degraded, naming that instance) and tried again at the next reload; one that cannot
+// carry a lock (a read-only share) is served unlocked, with a warning.
+func (d *Daemon) lockInputs(folders []config.Folder) ([]config.Folder, error) {
+	d.locksMu.Lock()
+	defer d.locksMu.Unlock()
 	var served []config.Folder
-	for _, f := range d.cfg.Folders {
-		l, err := pipeline.LockFolder(f.Input, h)
+	for _, f := range folders {
+		if d.inputLocks[f.Input] != nil {
+			served = append(served, f)
+			continue
+		}
+		l, err := pipeline.LockFolder(f.Input, d.holder)
 		var le *pipeline.LockedError
 		switch {
 		case err == nil:
-			d.inputLocks = append(d.inputLocks, l)
+			d.inputLocks[f.Input] = l
 		case errors.As(err, &le):
 			why := fmt.Sprintf("served by another mosaic-watch instance (%s); not served here",
 				le.Holder)
@@ -109,16 +116,46 @@ func (d *Daemon) lockInputs(h pipeline.LockHolder) ([]config.Folder, error) {
 				"same folder would process its files too", "folder", f.Name, "input", f.Input,
 				"err", err)
 		}
+		delete(d.refused, f.Input)
 		served = append(served, f)
 	}
 	if len(served) == 0 {
 		return nil, fmt.Errorf("every input folder is served by another mosaic-watch instance: %s",
-			d.refusedSummary())
+			d.refusedSummaryLocked())
 	}
 	return served, nil
 }
 
-func (d *Daemon) refusedSummary() string {
+// releaseInputs lets go of the locks of inputs not in keep (folders no longer served) and
+// forgets why any of them was refused.
+func (d *Daemon) releaseInputs(keep []config.Folder) {
+	d.locksMu.Lock()
+	defer d.locksMu.Unlock()
+	kept := make(map[string]bool, len(keep))
+	for _, f := range keep {
+		kept[f.Input] = true
+	}
+	for in, l := range d.inputLocks {
+		if !kept[in] {
+			l.Close()
+			delete(d.inputLocks, in)
+		}
+	}
+	for in := range d.refused {
+		if !kept[in] {
+			delete(d.refused, in)
+		}
+	}
+}
+
+// servedFolders is the folders this process watches and processes now.
+func (d *Daemon) servedFolders() []config.Folder {
+	d.locksMu.Lock()
+	defer d.locksMu.Unlock()
+	return d.served
+}
+
+func (d *Daemon) refusedSummaryLocked() string {
 	s := ""
 	for in, why := range d.refused {
 		if s != "" {
@@ -131,10 +168,7 @@ func (d *Daemon) refusedSummary() string {
 
 // unlock releases the input and state locks (the state lock last).
 func (d *Daemon) unlock() {
-	for _, l := range d.inputLocks {
-		l.Close()
-	}
-	d.inputLocks = nil
+	d.releaseInputs(nil)
 	if d.stateLock != nil {
 		d.stateLock.Close()
 		d.stateLock = nil

@@ -20,11 +20,13 @@ const (
 // preflight checks folders' agents with Mosaic (pipeline.Preflight). An agent that cannot be
 // used as configured is a configuration problem, returned as a config.ErrorList that names the
 // file and line. A folder whose check got no answer is returned in left: it is checked again in
-// the background, and never stops the daemon for that.
-func (d *Daemon) preflight(ctx context.Context, folders []int) (left []int, err error) {
+// the background, and never stops the daemon for that. folders index cfg.Folders: the
+// configuration the daemon started with (a reload may replace it meanwhile).
+func (d *Daemon) preflight(ctx context.Context, cfg *config.Config, folders []int) (left []int,
+	err error) {
 	var problems config.ErrorList
 	for n, i := range folders {
-		f := &d.cfg.Folders[i]
+		f := &cfg.Folders[i]
 		pctx, cancel := context.WithTimeout(ctx, preflightTimeout)
 		agent, err := pipeline.Preflight(pctx, d.client, f.PipelineFolder())
 		cancel()
@@ -32,7 +34,7 @@ func (d *Daemon) preflight(ctx context.Context, folders []int) (left []int, err 
 		switch {
 		case errors.As(err, &pe):
 			for _, p := range pe.Problems {
-				problems = append(problems, d.cfg.Problem(f, p.Key, p.Msg))
+				problems = append(problems, cfg.Problem(f, p.Key, p.Msg))
 			}
 		case err != nil:
 			if ctx.Err() != nil {
@@ -61,7 +63,8 @@ func problemsOrNil(l config.ErrorList) error {
 
 // preflightLater checks the folders left unchecked at start until each got an answer. A
 // configuration problem found then stops the daemon through fatal.
-func (d *Daemon) preflightLater(ctx context.Context, left []int, fatal func(error)) {
+func (d *Daemon) preflightLater(ctx context.Context, cfg *config.Config, left []int,
+	fatal func(error)) {
 	for attempt := 1; len(left) > 0; attempt++ {
 		select {
 		case <-ctx.Done():
@@ -69,7 +72,7 @@ func (d *Daemon) preflightLater(ctx context.Context, left []int, fatal func(erro
 		case <-time.After(mosaic.Backoff(preflightBase, preflightMax, attempt, 0.2)):
 		}
 		var err error
-		left, err = d.preflight(ctx, left)
+		left, err = d.preflight(ctx, cfg, left)
 		if err != nil && ctx.Err() == nil {
 			fatal(err)
 			return

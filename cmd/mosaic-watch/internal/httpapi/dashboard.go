@@ -35,9 +35,11 @@ type dashboardData struct {
 	Refresh   int
 	Health    HealthReport
 	Paused    string
+	Notices   []string
 	Folders   []folderRow
 	States    []store.Status
 	Active    []activeRow
+	Waiting   []jobview.Job
 	Problems  []jobview.Job
 	Finished  []jobview.Job
 	CSRF      string
@@ -56,6 +58,7 @@ type folderRow struct {
 	Name, Input, Reason string
 	Healthy             bool
 	Counts              []stateCount
+	PendingApproval     int // videos held by existing_files: confirm
 }
 
 type stateCount struct {
@@ -80,12 +83,18 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request) {
 	data := dashboardData{
 		Version: s.opts.Version, Now: time.Now(), Refresh: dashboardRefresh,
 		Health: s.health(r.Context()), Paused: s.opts.Work.Paused(), States: jobview.States,
-		CSRF: s.csrf, Finished: ov.Finished,
+		CSRF: s.csrf, Finished: ov.Finished, Waiting: ov.Waiting,
+	}
+	var pending map[string]int
+	if s.opts.Live != nil {
+		data.Notices = s.opts.Live.Notices()
+		pending = s.opts.Live.PendingApproval(r.Context())
 	}
 	health := s.folderHealth()
-	for _, f := range s.opts.Folders {
+	for _, f := range s.folders() {
 		reason := health[f.Input]
-		row := folderRow{Name: f.Name, Input: f.Input, Reason: reason, Healthy: reason == ""}
+		row := folderRow{Name: f.Name, Input: f.Input, Reason: reason, Healthy: reason == "",
+			PendingApproval: pending[f.Input]}
 		for _, st := range jobview.States {
 			n := ov.Counts[f.Name][st]
 			row.Counts = append(row.Counts, stateCount{st, n})
@@ -108,7 +117,7 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request) {
 	if c, err := pipeline.LoadCredits(r.Context(), s.opts.Jobs); err == nil {
 		data.Credits = c
 	}
-	for _, f := range s.opts.Folders {
+	for _, f := range s.folders() {
 		sa, err := pipeline.LoadSharedAgent(r.Context(), s.opts.Jobs, f.AgentID)
 		if err == nil && sa != nil {
 			data.Shared = append(data.Shared, sharedRow{f.Name, f.AgentID, sa.Since, sa.RunIDs})

@@ -38,8 +38,14 @@ func (s *Server) health(ctx context.Context) HealthReport {
 	if _, err := s.opts.Jobs.GetMeta(ctx, "instance_id"); err != nil {
 		reasons = append(reasons, "state database unusable: "+err.Error())
 	}
+	if s.opts.Live != nil {
+		if why := s.opts.Live.ConfigError(); why != "" {
+			reasons = append(reasons, "config reload failed (the previous configuration stays in "+
+				"effect): "+why)
+		}
+	}
 	health := s.folderHealth()
-	for _, f := range s.opts.Folders {
+	for _, f := range s.folders() {
 		if why := health[f.Input]; why != "" {
 			reasons = append(reasons, fmt.Sprintf("folder %s degraded: %s", f.Name, why))
 		}
@@ -54,7 +60,7 @@ func (s *Server) health(ctx context.Context) HealthReport {
 // diskProblems reports the state directory and output folders whose disk is (nearly) full.
 func (s *Server) diskProblems() []string {
 	paths := []string{s.opts.StateDir}
-	for _, f := range s.opts.Folders {
+	for _, f := range s.folders() {
 		paths = append(paths, f.Output)
 	}
 	var out []string

@@ -56,14 +56,26 @@ type Folder struct {
 	AgentID             string
 }
 
+// Live is what the running daemon knows beyond the job store and changes while it runs
+// (configuration reloads, the daily run limit, backlog approvals).
+type Live interface {
+	Folders() []Folder   // the configured folders now
+	ConfigError() string // why the last configuration reload failed ("" = it did not)
+	Notices() []string   // what people should know that is not a fault (a run limit reached)
+	// PendingApproval counts, by folder input, the videos that wait for `approve`.
+	PendingApproval(ctx context.Context) map[string]int
+	Approve(ctx context.Context, input string) (int, error) // like `mosaic-watch approve`
+}
+
 // Options is everything the HTTP surface needs, as narrow as it needs it.
 type Options struct {
-	Listen        string // host:port
-	Token         string // required from clients when set (http.token)
-	WebhookSecret string // X-Mosaic-Signature must equal it when set
-	Version       string // shown on the dashboard
-	Folders       []Folder
-	StateDir      string // its disk is checked by /healthz, with the output folders'
+	Listen        string   // host:port
+	Token         string   // required from clients when set (http.token)
+	WebhookSecret string   // X-Mosaic-Signature must equal it when set
+	Version       string   // shown on the dashboard
+	Folders       []Folder // the folders, unless Live is set
+	Live          Live     // nil: Folders, and nothing beyond jobs
+	StateDir      string   // its disk is checked by /healthz, with the output folders'
 	Jobs          Jobs
 	Work          Work
 	// FolderHealth returns why each folder (by input) is degraded; "" or absent = healthy.
@@ -79,7 +91,6 @@ type Options struct {
 type Server struct {
 	opts      Options
 	log       *slog.Logger
-	names     jobview.Names
 	tokenHash [32]byte // sha256 of the token; compared in constant time
 	hasToken  bool
 	csrf      string // per-process value the dashboard's forms must echo back
@@ -99,18 +110,13 @@ func New(opts Options) *Server {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		opts: opts, log: opts.Logger.With("component", "http"), names: jobview.Names{},
+		opts: opts, log: opts.Logger.With("component", "http"),
 		hooks: newWebhookSeen(4096),
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mosaic_watch_webhooks_total",
 			Help: "Webhook deliveries received, by flag and result " +
 				"(accepted, duplicate, unauthorized, invalid).",
 		}, []string{"flag", "result"}),
-	}
-	for _, f := range opts.Folders {
-		if _, ok := s.names[f.Input]; !ok {
-			s.names[f.Input] = f.Name
-		}
 	}
 	own := prometheus.NewRegistry()
 	own.MustRegister(s.webhooks)
@@ -197,8 +203,28 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /api/jobs/{id}", s.auth(http.HandlerFunc(s.handleJob)))
 	mux.Handle("POST /api/jobs/{id}/retry", s.auth(http.HandlerFunc(s.handleRetry)))
 	mux.Handle("GET /jobs/{id}/new-run", s.auth(http.HandlerFunc(s.handleNewRun)))
+	mux.Handle("POST /api/folders/{name}/approve", s.auth(http.HandlerFunc(s.handleApprove)))
 	mux.Handle("GET /{$}", s.auth(http.HandlerFunc(s.handleDashboard)))
 	return securityHeaders(mux)
+}
+
+// folders returns the configured folders now.
+func (s *Server) folders() []Folder {
+	if s.opts.Live != nil {
+		return s.opts.Live.Folders()
+	}
+	return s.opts.Folders
+}
+
+// names maps the folders' inputs to their names now.
+func (s *Server) names() jobview.Names {
+	names := jobview.Names{}
+	for _, f := range s.folders() {
+		if _, ok := names[f.Input]; !ok {
+			names[f.Input] = f.Name
+		}
+	}
+	return names
 }
 
 // auth requires http.token, when set, as "Authorization: Bearer TOKEN" (scripts, Prometheus) or

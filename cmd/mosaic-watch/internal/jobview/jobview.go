@@ -53,6 +53,7 @@ type Overview struct {
 	CountsByInput map[string]map[store.Status]int `json:"-"`
 
 	Active    []Job `json:"active"`
+	Waiting   []Job `json:"waiting"` // held on purpose; Error says until what
 	Attention []Job `json:"attention"`
 	Failed    []Job `json:"failed"`
 	Finished  []Job `json:"finished"`
@@ -61,11 +62,30 @@ type Overview struct {
 	// or move_to folder missing or not mounted, or the folder served by another instance). Only
 	// the running daemon knows; Load leaves it empty.
 	Degraded map[string]string `json:"degraded_folders,omitempty"`
+	// Filled in by `status`, which reads them beside the jobs.
+	ConfigReload *ReloadFailure `json:"config_reload_failed,omitempty"`
+	RunLimits    []RunLimit     `json:"run_limits,omitempty"`
+}
+
+// ReloadFailure is the daemon's last failed configuration reload: it runs the configuration it
+// had before until the file is fixed.
+type ReloadFailure struct {
+	At    time.Time `json:"at"`
+	Error string    `json:"error"`
+}
+
+// RunLimit is the use of one daily run limit (limits.max_runs_per_day).
+type RunLimit struct {
+	Scope   string     `json:"scope"` // "all folders" or "folder NAME"
+	Limit   int        `json:"limit"`
+	Used    int        `json:"used"` // runs started in the last 24 hours
+	Reached bool       `json:"reached"`
+	Until   *time.Time `json:"until,omitempty"` // when runs start again, if reached
 }
 
 // States lists the job states in the order they are shown.
-var States = []store.Status{store.StatusActive, store.StatusRetrying, store.StatusAttention,
-	store.StatusFailed, store.StatusDone, store.StatusSkipped}
+var States = []store.Status{store.StatusActive, store.StatusRetrying, store.StatusWaiting,
+	store.StatusAttention, store.StatusFailed, store.StatusDone, store.StatusSkipped}
 
 // KnownState reports whether st is one of States.
 func KnownState(st store.Status) bool { return slices.Contains(States, st) }
@@ -159,6 +179,9 @@ func Load(ctx context.Context, st Store, names Names, all bool) (*Overview, erro
 		finishedLimit = 100000
 	}
 	if ov.Active, err = list(1000, store.StatusActive, store.StatusRetrying); err != nil {
+		return nil, err
+	}
+	if ov.Waiting, err = list(1000, store.StatusWaiting); err != nil {
 		return nil, err
 	}
 	if ov.Attention, err = list(1000, store.StatusAttention); err != nil {

@@ -133,6 +133,7 @@ func TestSystemdSystemUnit(t *testing.T) {
 		{"Unit", "StartLimitIntervalSec", "300"},
 		{"Unit", "StartLimitBurst", "10"},
 		{"Service", "Restart", "on-failure"},
+		{"Service", "ExecReload", "/bin/kill -HUP $MAINPID"}, // systemctl reload = SIGHUP = reload
 		{"Service", "RestartSec", "5"},
 		{"Service", "TimeoutStopSec", "20"},
 		{"Service", "Environment", "MOSAIC_WATCH_SERVICE=mosaic-watch"},
@@ -225,7 +226,8 @@ func TestSysvScript(t *testing.T) {
 		t.Errorf("start line with the quoted absolute config path missing; script:\n%s", text)
 	}
 	for _, want := range []string{"name='mw'", "log_file='/var/log/mw.log'",
-		"MOSAIC_WATCH_SERVICE='mw'", "[ $i -lt 100 ]", "# Provides:          mw"} {
+		"MOSAIC_WATCH_SERVICE='mw'", "[ $i -lt 100 ]", "# Provides:          mw",
+		`kill -HUP "$(cat "$pid_file")"`} {
 		if !strings.Contains(text, want) {
 			t.Errorf("script lacks %q", want)
 		}
