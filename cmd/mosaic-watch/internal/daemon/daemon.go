@@ -55,12 +55,20 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, version stri
 		return nil, fmt.Errorf("open the state database: %w", err)
 	}
 	d := &Daemon{cfg: cfg, log: log, version: version, store: st, health: make(map[string]string),
-		metrics: newMetrics()}
+		metrics: newMetrics(folderNames(cfg))}
 	if err := d.wire(ctx); err != nil {
 		st.Close()
 		return nil, err
 	}
 	return d, nil
+}
+
+func folderNames(cfg *config.Config) []string {
+	names := make([]string, len(cfg.Folders))
+	for i, f := range cfg.Folders {
+		names[i] = f.Name
+	}
+	return names
 }
 
 // wire builds the client, watcher, pipeline and HTTP surface on the open store.

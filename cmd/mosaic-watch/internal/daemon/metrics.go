@@ -9,12 +9,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/jobview"
+	"github.com/mosaic-watch/mosaic-watch/mosaic"
 	"github.com/mosaic-watch/mosaic-watch/store"
 )
 
 // metrics holds the daemon's Prometheus instruments in its own registry. It implements
 // pipeline.Observer and provides the mosaic client's OnResponse hook, so it exists before them.
+// Label values are folder names and fixed words, never paths, file names or ids: /metrics must
+// say nothing a scraper should not see, and every distinct value is a new series.
 type metrics struct {
+	folders     map[string]bool // configured folder names
 	reg         *prometheus.Registry
 	transferred *prometheus.CounterVec
 	apiRequests *prometheus.CounterVec
@@ -23,9 +27,10 @@ type metrics struct {
 	retries     *prometheus.CounterVec
 }
 
-func newMetrics() *metrics {
+func newMetrics(folderNames []string) *metrics {
 	m := &metrics{
-		reg: prometheus.NewRegistry(),
+		folders: make(map[string]bool, len(folderNames)),
+		reg:     prometheus.NewRegistry(),
 		transferred: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mosaic_watch_transferred_bytes_total",
 			Help: "Bytes uploaded to and downloaded from Mosaic, by folder and direction (upload|download).",
@@ -49,6 +54,9 @@ func newMetrics() *metrics {
 			Help: "Transient failures that will be retried, by folder and the step that failed.",
 		}, []string{"folder", "step"}),
 	}
+	for _, n := range folderNames {
+		m.folders[n] = true
+	}
 	m.reg.MustRegister(m.transferred, m.apiRequests, m.apiDuration, m.runDuration, m.retries,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -58,15 +66,32 @@ func newMetrics() *metrics {
 // pipeline.Observer
 
 func (m *metrics) Transferred(folder, direction string, bytes int64) {
-	m.transferred.WithLabelValues(folder, direction).Add(float64(bytes))
+	m.transferred.WithLabelValues(m.folder(folder), direction).Add(float64(bytes))
 }
 
 func (m *metrics) Retried(folder string, step store.Step) {
-	m.retries.WithLabelValues(folder, string(step)).Inc()
+	m.retries.WithLabelValues(m.folder(folder), string(step)).Inc()
 }
 
 func (m *metrics) RunEnded(folder, status string, took time.Duration) {
-	m.runDuration.WithLabelValues(folder, status).Observe(took.Seconds())
+	switch status {
+	case mosaic.StatusCompleted, mosaic.StatusPartialComplete, mosaic.StatusFailed,
+		mosaic.StatusCancelled:
+	default:
+		status = "other" // whatever else Mosaic may answer one day
+	}
+	m.runDuration.WithLabelValues(m.folder(folder), status).Observe(took.Seconds())
+}
+
+// removedFolder labels the jobs of a folder no longer in the configuration: the pipeline names
+// such a folder by its input path.
+const removedFolder = "(removed)"
+
+func (m *metrics) folder(name string) string {
+	if m.folders[name] {
+		return name
+	}
+	return removedFolder
 }
 
 // apiResponse is the mosaic client's OnResponse hook.
