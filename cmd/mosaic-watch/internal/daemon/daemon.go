@@ -104,7 +104,7 @@ func (d *Daemon) wire(ctx context.Context) error {
 		UploadAPI:      cfg.UploadAPI,
 		PollInterval:   cfg.PollInterval,
 		ReconcileAfter: cfg.ReconcileAfter,
-		CallbackURL:    cfg.WebhookPublicURL,
+		CallbackURL:    callbackURL(cfg),
 		Limits: pipeline.Limits{
 			Uploads: cfg.Limits.Uploads, ActiveRuns: cfg.Limits.ActiveRuns, Downloads: cfg.Limits.Downloads,
 		},
@@ -130,14 +130,24 @@ func (d *Daemon) wire(ctx context.Context) error {
 // httpOptions hands the HTTP surface the parts it serves, each behind a narrow interface.
 func (d *Daemon) httpOptions() httpapi.Options {
 	o := httpapi.Options{
-		Listen: d.cfg.HTTPListen, Token: d.cfg.HTTPToken, WebhookSecret: d.cfg.WebhookSecret,
-		Version: d.version, StateDir: d.cfg.StateDir, Jobs: d.store, Work: d.pipe,
+		Listen: d.cfg.HTTPListen, Token: d.cfg.HTTPToken, Exposed: d.cfg.HTTPExposed(),
+		AllowedHosts: d.cfg.HTTPAllowedHosts, WebhookSecret: d.cfg.WebhookSecret,
+		WebhookURL: d.cfg.WebhookPublicURL, Version: d.version, StateDir: d.cfg.StateDir, Jobs: d.store, Work: d.pipe,
 		FolderHealth: d.folderHealth, Metrics: d.metrics.reg, Logger: d.log,
 	}
 	for _, f := range d.cfg.Folders {
 		o.Folders = append(o.Folders, httpapi.Folder{Name: f.Name, Input: f.Input, Output: f.Output})
 	}
 	return o
+}
+
+// callbackURL is the callback_url runs are started with: webhook.public_url, but only when
+// webhook.secret is set, since the webhook route is off without one.
+func callbackURL(cfg *config.Config) string {
+	if cfg.WebhookSecret == "" || cfg.HTTPListen == "" {
+		return ""
+	}
+	return cfg.WebhookPublicURL
 }
 
 // Store is the daemon's job store (the demo follows its job there).

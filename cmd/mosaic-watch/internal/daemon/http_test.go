@@ -79,10 +79,11 @@ func TestHTTPRoutes(t *testing.T) {
 	if !bytes.Equal(a, b) {
 		t.Errorf("/api/jobs/{id} differs from `status JOB --json`:\n api %s\n cli %s", b, a)
 	}
-	// A finished job has nothing to retry.
+	// Without a form token (and no http.token configured) nothing is retried; TestHTTPAuth
+	// retries a done job with the token.
 	retryDone := fmt.Sprintf("/api/jobs/%d/retry", done.ID)
-	if code, body, _ := e.do("POST", retryDone, nil, "Authorization", "Bearer x"); code != 409 {
-		t.Errorf("retry of a done job = %d %s, want 409", code, body)
+	if code, body, _ := e.do("POST", retryDone, nil, "Authorization", "Bearer x"); code != 403 {
+		t.Errorf("retry with a bearer header and no token configured = %d %s, want 403", code, body)
 	}
 	if code, _, _ := e.do("GET", "/api/jobs/99999", nil); code != 404 {
 		t.Errorf("/api/jobs/99999 = %d, want 404", code)
@@ -206,6 +207,11 @@ func TestHTTPHealthReasons(t *testing.T) {
 		t.Errorf("small disk with 2%% free: %d %+v", code, rep)
 	}
 
+	// The watcher's first report would overwrite what the test sets.
+	testenv.WaitFor(t, 10*time.Second, "the watcher's first health report", func() bool {
+		_, seen := e.d.folderHealth()[e.cfg.Folders[0].Input]
+		return seen
+	})
 	e.d.setHealth(e.cfg.Folders[0].Input, false, "input folder is gone")
 	code, rep = get()
 	if code != 503 || len(rep.Reasons) != 1 ||
@@ -282,12 +288,26 @@ func TestHTTPAuth(t *testing.T) {
 	if code, _, _ := e.do("POST", "/api/jobs/1/retry", nil); code != 401 {
 		t.Errorf("POST retry without token = %d", code)
 	}
+	// A script with the token needs no form token; a finished job has nothing to retry.
+	e.writeClip("a.mov", "auth")
+	var done jobview.Job
+	testenv.WaitFor(t, 30*time.Second, "a.mov to be done", func() bool {
+		jobs := e.jobs("", "Authorization", "Bearer "+token)
+		if len(jobs) == 1 {
+			done = jobs[0]
+		}
+		return done.Status == store.StatusDone
+	})
+	retry := fmt.Sprintf("/api/jobs/%d/retry", done.ID)
+	if code, body, _ := e.do("POST", retry, nil, "Authorization", "Bearer "+token); code != 409 {
+		t.Errorf("retry of a done job with the token = %d %s, want 409", code, body)
+	}
 	if code, _, _ := e.do("GET", "/healthz", nil); code != 200 {
 		t.Errorf("/healthz without token = %d, want 200", code)
 	}
 	if code, _, _ := e.do("POST", "/webhooks/mosaic",
-		strings.NewReader(`{"flag":"TEST","run_id":"test"}`)); code != 200 {
-		t.Errorf("webhook without token = %d, want 200 (it has its own secret)", code)
+		strings.NewReader(`{"flag":"TEST","run_id":"test"}`)); code != 404 {
+		t.Errorf("webhook with no webhook.secret configured = %d, want 404 (the route is off)", code)
 	}
 	testenv.AssertNoSecrets(t, "daemon log", e.logs.String(), token)
 }
@@ -342,8 +362,12 @@ func TestHTTPRetry(t *testing.T) {
 			got, _ := e.d.store.Get(context.Background(), j.ID)
 			return len(e.fake.Runs()) == runs+1 && got.Status == store.StatusFailed
 		})
-	// A script with a bearer header needs no form token.
-	code, body, _ := e.do("POST", path, nil, "Authorization", "Bearer x")
+	// With no http.token configured a bearer header proves nothing: the form token is needed.
+	if code, body, _ := e.do("POST", path, nil, "Authorization", "Bearer x"); code != 403 {
+		t.Errorf("API retry with a bearer header and no token configured = %d %s", code, body)
+	}
+	// A script may send the form token as a header; it gets JSON back.
+	code, body, _ := e.do("POST", path, nil, "X-CSRF-Token", csrf)
 	if code != 200 || !strings.Contains(body, "new run") {
 		t.Errorf("API retry = %d %s", code, body)
 	}
@@ -351,7 +375,7 @@ func TestHTTPRetry(t *testing.T) {
 		func() bool { return len(e.fake.Runs()) == runs+2 })
 	e.waitJob("bad.mov", "failed")
 	missing := "/api/jobs/99999/retry"
-	if code, _, _ := e.do("POST", missing, nil, "Authorization", "Bearer x"); code != 404 {
+	if code, _, _ := e.do("POST", missing, nil, "X-CSRF-Token", csrf); code != 404 {
 		t.Errorf("retry of a missing job = %d, want 404", code)
 	}
 }

@@ -137,10 +137,11 @@ func (s *Server) lookupJob(w http.ResponseWriter, r *http.Request) (*store.Job, 
 }
 
 // handleRetry: POST /api/jobs/{id}/retry, like `mosaic-watch retry JOB`. Browsers must prove the
-// request comes from the dashboard (same origin and its form token); scripts sending a bearer
-// token cannot be driven cross-site, so they need neither.
+// request comes from the dashboard (same origin and its form token); scripts sending the right
+// bearer token cannot be driven cross-site, so they need neither. A Bearer header is no proof
+// of anything when no token is configured.
 func (s *Server) handleRetry(w http.ResponseWriter, r *http.Request) {
-	fromPage := !hasBearer(r)
+	fromPage := s.tokenOK(r) != bearerToken
 	if fromPage {
 		if !sameOrigin(r) {
 			writeJSONError(w, http.StatusForbidden, "cross-origin request refused")
@@ -181,11 +182,6 @@ func (s *Server) handleRetry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"id": j.ID, "retry": what})
-}
-
-func hasBearer(r *http.Request) bool {
-	scheme, _, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	return ok && strings.EqualFold(scheme, "Bearer")
 }
 
 // sameOrigin refuses a request a browser marks as coming from another site. Requests without
