@@ -132,7 +132,8 @@ func (d *Daemon) httpOptions() httpapi.Options {
 	o := httpapi.Options{
 		Listen: d.cfg.HTTPListen, Token: d.cfg.HTTPToken, Exposed: d.cfg.HTTPExposed(),
 		AllowedHosts: d.cfg.HTTPAllowedHosts, WebhookSecret: d.cfg.WebhookSecret,
-		WebhookURL: d.cfg.WebhookPublicURL, Version: d.version, StateDir: d.cfg.StateDir, Jobs: d.store, Work: d.pipe,
+		WebhookURL: d.cfg.WebhookPublicURL, Version: d.version, StateDir: d.cfg.StateDir,
+		Jobs: d.store, Work: d.pipe,
 		FolderHealth: d.folderHealth, Metrics: d.metrics.reg, Logger: d.log,
 	}
 	for _, f := range d.cfg.Folders {

@@ -66,7 +66,8 @@ func TestWakeLimiter(t *testing.T) {
 	// Half a second after the held one fired: held again until a full second has passed.
 	clock.advance(500 * time.Millisecond)
 	l.Wake()
-	if wakes != 2 || len(clock.timers) != 1 || !clock.timers[0].at.Equal(clock.now.Add(500*time.Millisecond)) {
+	if wakes != 2 || len(clock.timers) != 1 ||
+		!clock.timers[0].at.Equal(clock.now.Add(500*time.Millisecond)) {
 		t.Fatalf("0.5 s after a wake-up: %d wake-ups, timers %+v", wakes, clock.timers)
 	}
 	clock.advance(500 * time.Millisecond)

@@ -36,16 +36,25 @@ type wakeCounter struct {
 	wakes int
 }
 
-func (w *wakeCounter) WakePoller() { w.mu.Lock(); w.wakes++; w.mu.Unlock() }
-func (w *wakeCounter) Paused() string {
-	return ""
-}
+func (w *wakeCounter) Paused() string                        { return "" }
 func (w *wakeCounter) Progress() map[int64]pipeline.Progress { return nil }
-func (w *wakeCounter) count() int                            { w.mu.Lock(); defer w.mu.Unlock(); return w.wakes }
+
+func (w *wakeCounter) WakePoller() {
+	w.mu.Lock()
+	w.wakes++
+	w.mu.Unlock()
+}
+
+func (w *wakeCounter) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.wakes
+}
 
 const testSecret = "whsk_unit_secret"
 
-func webhookServer(t *testing.T, secret string, owners *runOwners) (*httptest.Server, *wakeCounter) {
+func webhookServer(t *testing.T, secret string, owners *runOwners) (
+	*httptest.Server, *wakeCounter) {
 	t.Helper()
 	work := &wakeCounter{}
 	s := New(Options{WebhookSecret: secret, Jobs: owners, Work: work})
