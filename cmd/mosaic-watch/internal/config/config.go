@@ -7,6 +7,7 @@ package config
 
 import (
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/mosaic-watch/mosaic-watch/mosaic"
@@ -41,10 +42,11 @@ type Config struct {
 	Warnings []string
 
 	// The local HTTP surface (off while HTTPListen is empty) and Mosaic's run callbacks.
-	HTTPListen       string // http.listen, host:port
-	HTTPToken        string // http.token (secret)
-	WebhookSecret    string // webhook.secret (secret)
-	WebhookPublicURL string // webhook.public_url, passed to runs as their callback_url
+	HTTPListen       string   // http.listen, host:port
+	HTTPToken        string   // http.token (secret)
+	HTTPAllowedHosts []string // http.allowed_hosts: Host names served besides loopback ones
+	WebhookSecret    string   // webhook.secret (secret)
+	WebhookPublicURL string   // webhook.public_url, passed to runs as their callback_url
 
 	lookupEnv func(string) (string, bool) // how ${VAR} was expanded, for Reload
 }
@@ -154,6 +156,13 @@ func (f *Folder) PipelineFolder() pipeline.Folder {
 		AfterFailure: string(f.AfterFailure), AfterFailureMoveTo: f.AfterFailureMoveTo,
 		MaxFileSize: f.MaxFileSize, OnSourceChange: f.OnSourceChange, MaxRunsPerDay: f.MaxRunsPerDay,
 	}
+}
+
+// HTTPExposed reports whether http.listen accepts connections from other machines (it is set
+// and not a loopback address).
+func (c *Config) HTTPExposed() bool {
+	host, _, err := net.SplitHostPort(c.HTTPListen)
+	return err == nil && !loopbackHost(host)
 }
 
 // FolderNames maps each folder's input to its name, the way jobs name their folder.

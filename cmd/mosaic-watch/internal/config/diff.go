@@ -86,6 +86,8 @@ func PlanReload(running, next *Config) Reload {
 		func() { a.WebhookSecret = running.WebhookSecret })
 	restart("webhook.public_url", running.WebhookPublicURL != next.WebhookPublicURL,
 		func() { a.WebhookPublicURL = running.WebhookPublicURL })
+	restart("http.allowed_hosts", !slices.Equal(running.HTTPAllowedHosts, next.HTTPAllowedHosts),
+		func() { a.HTTPAllowedHosts = running.HTTPAllowedHosts })
 	return r
 }
 

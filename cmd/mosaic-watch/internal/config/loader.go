@@ -93,6 +93,7 @@ type loader struct {
 	foldersLine   int
 	stateDirLine  int
 	mosaicLine    int
+	publicURLLine int       // line of webhook.public_url
 	apiKey        *location // where api_key was set
 	apiKeyFile    *location
 	apiKeyFromEnv bool

@@ -24,7 +24,7 @@ var (
 	limitsKeys = []string{"uploads", "active_runs", "downloads", "max_runs_per_day",
 		"backlog_confirm_over"}
 	retryKeys         = []string{"base", "max", "attempts"}
-	httpKeys          = []string{"listen", "token"}
+	httpKeys          = []string{"listen", "token", "allowed_hosts"}
 	webhookKeys       = []string{"secret", "public_url"}
 	folderSettingKeys = []string{"recursive", "include", "exclude", "settle", "incomplete_after",
 		"mode", "poll_interval", "after_success", "after_success_move_to", "after_failure",
@@ -109,7 +109,7 @@ func (l *loader) walkTop(root *yaml.Node) {
 				if key == "secret" {
 					c.WebhookSecret, _ = l.str(v, p)
 				} else if s, ok := l.httpURL(v, p); ok {
-					c.WebhookPublicURL = s
+					c.WebhookPublicURL, l.publicURLLine = s, v.Line
 				}
 			})
 		}
@@ -197,6 +197,10 @@ func (l *loader) walkHTTP(n *yaml.Node, p string) {
 		}
 	}()
 	l.mapping(n, p, httpKeys, func(key string, _, v *yaml.Node, p string) {
+		if key == "allowed_hosts" {
+			c.HTTPAllowedHosts = l.hostNames(v, p)
+			return
+		}
 		s, ok := l.str(v, p)
 		if !ok {
 			return
@@ -219,6 +223,62 @@ func (l *loader) walkHTTP(n *yaml.Node, p string) {
 			openPath, openLine = p, v.Line
 		}
 	})
+}
+
+// hostNames reads http.allowed_hosts: host names or addresses as a browser puts them in the
+// Host header, without scheme, port or path; lower-cased.
+func (l *loader) hostNames(n *yaml.Node, p string) []string {
+	list, ok := l.strList(n, p)
+	if !ok {
+		return nil
+	}
+	if len(list) == 0 {
+		l.problem(p, deref(n).Line, "an empty list accepts no host name; remove the key to accept "+
+			"only localhost and loopback addresses (or, on a non-loopback listen address, any name)")
+		return nil
+	}
+	out := make([]string, 0, len(list))
+	for i, raw := range list {
+		h := strings.ToLower(strings.TrimSpace(raw))
+		ip := net.ParseIP(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]"))
+		switch {
+		case ip != nil:
+			h = ip.String()
+		case strings.Contains(h, "://") || strings.Contains(h, "/"):
+			l.problem(fmt.Sprintf("%s[%d]", p, i), deref(n.Content[i]).Line,
+				"expected a host name like watch.example.com, not a URL: %q", raw)
+			continue
+		case strings.Contains(h, ":"):
+			l.problem(fmt.Sprintf("%s[%d]", p, i), deref(n.Content[i]).Line,
+				"give the host name without the port (any port is accepted): %q", raw)
+			continue
+		case !validHostName(h):
+			l.problem(fmt.Sprintf("%s[%d]", p, i), deref(n.Content[i]).Line,
+				"%q is not a host name (letters, digits, '-' and '.'; no wildcards)", raw)
+			continue
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
+// validHostName: dot-separated labels of letters, digits and '-', not starting or ending
+// with '-'.
+func validHostName(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // loopbackHost reports whether a listen host only accepts connections from this machine

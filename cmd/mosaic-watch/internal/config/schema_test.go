@@ -102,7 +102,7 @@ func TestSchemaMatchesTheLoaderKeys(t *testing.T) {
 }
 
 // noDefault are keys without a default value (required, optional or derived from another key).
-var noDefault = []string{"mosaic", "api_key", "api_key_file", "state_dir", "log", "limits", "retry",
+var noDefault = []string{"allowed_hosts", "mosaic", "api_key", "api_key_file", "state_dir", "log", "limits", "retry",
 	"defaults", "folders", "http", "listen", "token", "webhook", "secret", "public_url", "name",
 	"input",
 	"output", "agent_id", "after_success_move_to", "after_failure_move_to"}
@@ -117,6 +117,7 @@ func TestSchemaDefaultsAreTheLoaders(t *testing.T) {
 	loaded := map[string]any{
 		"mosaic.base_url": cfg.BaseURL, "mosaic.poll_interval": cfg.PollInterval,
 		"mosaic.reconcile_after": cfg.ReconcileAfter, "mosaic.upload_api": string(cfg.UploadAPI),
+		"mosaic.max_retry_after": cfg.MaxRetryAfter, "folder.on_source_change": f.OnSourceChange,
 		"log.level": strings.ToLower(cfg.LogLevel.String()), "log.format": cfg.LogFormat,
 		"limits.uploads": cfg.Limits.Uploads, "limits.active_runs": cfg.Limits.ActiveRuns,
 		"limits.downloads": cfg.Limits.Downloads, "limits.max_runs_per_day": cfg.Limits.MaxRunsPerDay,

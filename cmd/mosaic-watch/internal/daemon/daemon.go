@@ -62,7 +62,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, version stri
 	}
 	d := &Daemon{cfg: cfg, log: log, version: version, owner: newInstanceID(),
 		health: make(map[string]string), refused: make(map[string]string),
-		inputLocks: make(map[string]*pipeline.FolderLock), metrics: newMetrics()}
+		inputLocks: make(map[string]*pipeline.FolderLock), metrics: newMetrics(folderNames(cfg))}
 	d.holder = holderFor(cfg, d.owner)
 	lock, err := lockState(cfg.StateDir, d.holder)
 	if err != nil {
@@ -88,6 +88,14 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, version stri
 		return fail(err)
 	}
 	return d, nil
+}
+
+func folderNames(cfg *config.Config) []string {
+	names := make([]string, len(cfg.Folders))
+	for i, f := range cfg.Folders {
+		names[i] = f.Name
+	}
+	return names
 }
 
 // wire builds the client, watcher, pipeline and HTTP surface on the open store, for the
@@ -122,7 +130,7 @@ func (d *Daemon) wire() error {
 		PollInterval:   cfg.PollInterval,
 		ReconcileAfter: cfg.ReconcileAfter,
 		MaxRetryAfter:  cfg.MaxRetryAfter,
-		CallbackURL:    cfg.WebhookPublicURL,
+		CallbackURL:    callbackURL(cfg),
 		Limits: pipeline.Limits{
 			Uploads: cfg.Limits.Uploads, ActiveRuns: cfg.Limits.ActiveRuns, Downloads: cfg.Limits.Downloads,
 		},
@@ -150,10 +158,21 @@ func (d *Daemon) wire() error {
 func (d *Daemon) httpOptions() httpapi.Options {
 	cfg := d.config()
 	return httpapi.Options{
-		Listen: cfg.HTTPListen, Token: cfg.HTTPToken, WebhookSecret: cfg.WebhookSecret,
-		Version: d.version, StateDir: cfg.StateDir, Jobs: d.store, Work: d.pipe, Live: live{d},
+		Listen: cfg.HTTPListen, Token: cfg.HTTPToken, Exposed: cfg.HTTPExposed(),
+		AllowedHosts: cfg.HTTPAllowedHosts, WebhookSecret: cfg.WebhookSecret,
+		WebhookURL: cfg.WebhookPublicURL, Version: d.version, StateDir: cfg.StateDir,
+		Jobs: d.store, Work: d.pipe, Live: live{d},
 		FolderHealth: d.folderHealth, Metrics: d.metrics.reg, Logger: d.log,
 	}
+}
+
+// callbackURL is the callback_url runs are started with: webhook.public_url, but only when
+// webhook.secret is set, since the webhook route is off without one.
+func callbackURL(cfg *config.Config) string {
+	if cfg.WebhookSecret == "" || cfg.HTTPListen == "" {
+		return ""
+	}
+	return cfg.WebhookPublicURL
 }
 
 // Store is the daemon's job store (the demo follows its job there).

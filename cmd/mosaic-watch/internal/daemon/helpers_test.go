@@ -170,3 +170,16 @@ func (e *httpEnv) waitJob(rel string, status string) jobview.Job {
 	})
 	return got
 }
+
+// waitFirstHealthReport waits for the watcher's first health report on input, which would
+// overwrite a health a test sets before it. folderHealth leaves healthy folders out, so the
+// daemon's own record is read.
+func waitFirstHealthReport(t *testing.T, d *Daemon, input string) {
+	t.Helper()
+	testenv.WaitFor(t, 20*time.Second, "the watcher's first health report", func() bool {
+		d.healthMu.Lock()
+		defer d.healthMu.Unlock()
+		_, reported := d.health[input]
+		return reported
+	})
+}

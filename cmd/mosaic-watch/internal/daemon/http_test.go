@@ -80,10 +80,11 @@ func TestHTTPRoutes(t *testing.T) {
 	if !bytes.Equal(a, b) {
 		t.Errorf("/api/jobs/{id} differs from `status JOB --json`:\n api %s\n cli %s", b, a)
 	}
-	// A finished job has nothing to retry.
+	// Without a form token (and no http.token configured) nothing is retried; TestHTTPAuth
+	// retries a done job with the token.
 	retryDone := fmt.Sprintf("/api/jobs/%d/retry", done.ID)
-	if code, body, _ := e.do("POST", retryDone, nil, "Authorization", "Bearer x"); code != 409 {
-		t.Errorf("retry of a done job = %d %s, want 409", code, body)
+	if code, body, _ := e.do("POST", retryDone, nil, "Authorization", "Bearer x"); code != 403 {
+		t.Errorf("retry with a bearer header and no token configured = %d %s, want 403", code, body)
 	}
 	if code, _, _ := e.do("GET", "/api/jobs/99999", nil); code != 404 {
 		t.Errorf("/api/jobs/99999 = %d, want 404", code)
@@ -176,12 +177,7 @@ func jsonEqual(t *testing.T, a, b string) bool {
 func TestHTTPHealthReasons(t *testing.T) {
 	e := startHTTPEnv(t, mosaictest.Options{}, "100ms", "")
 	// The watcher's first report would overwrite the health this test sets: wait for it.
-	testenv.WaitFor(t, 20*time.Second, "the watcher's first health report", func() bool {
-		e.d.healthMu.Lock()
-		defer e.d.healthMu.Unlock()
-		_, reported := e.d.health[e.cfg.Folders[0].Input] // folderHealth leaves healthy ones out
-		return reported
-	})
+	waitFirstHealthReport(t, e.d, e.cfg.Folders[0].Input)
 	opts := e.d.httpOptions()
 	diskFree := httpapi.DiskFree
 	opts.DiskFree = func(p string) (uint64, uint64, error) { return diskFree(p) }
@@ -216,6 +212,8 @@ func TestHTTPHealthReasons(t *testing.T) {
 		t.Errorf("small disk with 2%% free: %d %+v", code, rep)
 	}
 
+	// The watcher's first report would overwrite what the test sets.
+	waitFirstHealthReport(t, e.d, e.cfg.Folders[0].Input)
 	e.d.setHealth(e.cfg.Folders[0].Input, false, "input folder is gone")
 	code, rep = get()
 	if code != 503 || len(rep.Reasons) != 1 ||
@@ -292,12 +290,26 @@ func TestHTTPAuth(t *testing.T) {
 	if code, _, _ := e.do("POST", "/api/jobs/1/retry", nil); code != 401 {
 		t.Errorf("POST retry without token = %d", code)
 	}
+	// A script with the token needs no form token; a finished job has nothing to retry.
+	e.writeClip("a.mov", "auth")
+	var done jobview.Job
+	testenv.WaitFor(t, 30*time.Second, "a.mov to be done", func() bool {
+		jobs := e.jobs("", "Authorization", "Bearer "+token)
+		if len(jobs) == 1 {
+			done = jobs[0]
+		}
+		return done.Status == store.StatusDone
+	})
+	retry := fmt.Sprintf("/api/jobs/%d/retry", done.ID)
+	if code, body, _ := e.do("POST", retry, nil, "Authorization", "Bearer "+token); code != 409 {
+		t.Errorf("retry of a done job with the token = %d %s, want 409", code, body)
+	}
 	if code, _, _ := e.do("GET", "/healthz", nil); code != 200 {
 		t.Errorf("/healthz without token = %d, want 200", code)
 	}
 	if code, _, _ := e.do("POST", "/webhooks/mosaic",
-		strings.NewReader(`{"flag":"TEST","run_id":"test"}`)); code != 200 {
-		t.Errorf("webhook without token = %d, want 200 (it has its own secret)", code)
+		strings.NewReader(`{"flag":"TEST","run_id":"test"}`)); code != 404 {
+		t.Errorf("webhook with no webhook.secret configured = %d, want 404 (the route is off)", code)
 	}
 	testenv.AssertNoSecrets(t, "daemon log", e.logs.String(), token)
 }
@@ -356,8 +368,13 @@ func TestHTTPRetry(t *testing.T) {
 	if n := len(e.fake.Runs()); n != runs {
 		t.Fatalf("the retry started %d new run(s); it must resume the failed one", n-runs)
 	}
-	// A script with a bearer header needs no form token; new_run=1 asks for a new (billed) run.
-	code, body, _ := e.do("POST", path+"?new_run=1", nil, "Authorization", "Bearer x")
+	// With no http.token configured a bearer header proves nothing: the form token is needed.
+	if code, body, _ := e.do("POST", path, nil, "Authorization", "Bearer x"); code != 403 {
+		t.Errorf("API retry with a bearer header and no token configured = %d %s", code, body)
+	}
+	// A script may send the form token as a header and gets JSON back; new_run=1 asks for a new
+	// (billed) run.
+	code, body, _ := e.do("POST", path+"?new_run=1", nil, "X-CSRF-Token", csrf)
 	if code != 200 || !strings.Contains(body, "new run") {
 		t.Errorf("API retry with a new run = %d %s", code, body)
 	}
@@ -365,7 +382,7 @@ func TestHTTPRetry(t *testing.T) {
 		func() bool { return len(e.fake.Runs()) == runs+1 })
 	e.waitJob("bad.mov", "failed")
 	missing := "/api/jobs/99999/retry"
-	if code, _, _ := e.do("POST", missing, nil, "Authorization", "Bearer x"); code != 404 {
+	if code, _, _ := e.do("POST", missing, nil, "X-CSRF-Token", csrf); code != 404 {
 		t.Errorf("retry of a missing job = %d, want 404", code)
 	}
 }
@@ -394,16 +411,16 @@ func TestHTTPNewRunNeedsConfirmation(t *testing.T) {
 		t.Fatalf("dashboard: want a new-run link and no plain retry for job %d", j.ID)
 	}
 	path := fmt.Sprintf("/api/jobs/%d/retry", j.ID)
-	if code, body, _ := e.do("POST", path, nil, "Authorization", "Bearer x"); code != 409 ||
-		!strings.Contains(body, "--new-run") {
-		t.Fatalf("plain retry of an unknown start = %d %s, want 409 naming --new-run", code, body)
-	}
 	code, confirm, _ := e.do("GET", fmt.Sprintf("/jobs/%d/new-run", j.ID), nil)
 	if code != 200 || !strings.Contains(confirm, "run-a, run-b") ||
 		!strings.Contains(confirm, "bills one") || !strings.Contains(confirm, `name="new_run"`) {
 		t.Fatalf("confirmation page = %d:\n%s", code, confirm)
 	}
 	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(confirm)
+	if code, body, _ := e.do("POST", path, nil, "X-CSRF-Token", m[1]); code != 409 ||
+		!strings.Contains(body, "--new-run") {
+		t.Fatalf("plain retry of an unknown start = %d %s, want 409 naming --new-run", code, body)
+	}
 	form := strings.NewReader(url.Values{"csrf": {m[1]}, "new_run": {"1"}}.Encode())
 	code, _, _ = e.do("POST", path, form, "Content-Type", "application/x-www-form-urlencoded",
 		"Origin", e.base)

@@ -3,19 +3,25 @@ package daemon
 import (
 	"context"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/jobview"
+	"github.com/mosaic-watch/mosaic-watch/mosaic"
 	"github.com/mosaic-watch/mosaic-watch/pipeline"
 	"github.com/mosaic-watch/mosaic-watch/store"
 )
 
 // metrics holds the daemon's Prometheus instruments in its own registry. It implements
 // pipeline.Observer and provides the mosaic client's OnResponse hook, so it exists before them.
+// Label values are folder names and fixed words, never paths, file names or ids: /metrics must
+// say nothing a scraper should not see, and every distinct value is a new series.
 type metrics struct {
+	foldersMu   sync.RWMutex
+	folders     map[string]bool // configured folder names (a reload changes them)
 	reg         *prometheus.Registry
 	transferred *prometheus.CounterVec
 	apiRequests *prometheus.CounterVec
@@ -24,9 +30,10 @@ type metrics struct {
 	retries     *prometheus.CounterVec
 }
 
-func newMetrics() *metrics {
+func newMetrics(folderNames []string) *metrics {
 	m := &metrics{
-		reg: prometheus.NewRegistry(),
+		folders: make(map[string]bool, len(folderNames)),
+		reg:     prometheus.NewRegistry(),
 		transferred: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mosaic_watch_transferred_bytes_total",
 			Help: "Bytes uploaded to and downloaded from Mosaic, by folder and direction (upload|download).",
@@ -50,6 +57,9 @@ func newMetrics() *metrics {
 			Help: "Transient failures that will be retried, by folder and the step that failed.",
 		}, []string{"folder", "step"}),
 	}
+	for _, n := range folderNames {
+		m.folders[n] = true
+	}
 	m.reg.MustRegister(m.transferred, m.apiRequests, m.apiDuration, m.runDuration, m.retries,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -59,15 +69,45 @@ func newMetrics() *metrics {
 // pipeline.Observer
 
 func (m *metrics) Transferred(folder, direction string, bytes int64) {
-	m.transferred.WithLabelValues(folder, direction).Add(float64(bytes))
+	m.transferred.WithLabelValues(m.folder(folder), direction).Add(float64(bytes))
 }
 
 func (m *metrics) Retried(folder string, step store.Step) {
-	m.retries.WithLabelValues(folder, string(step)).Inc()
+	m.retries.WithLabelValues(m.folder(folder), string(step)).Inc()
 }
 
 func (m *metrics) RunEnded(folder, status string, took time.Duration) {
-	m.runDuration.WithLabelValues(folder, status).Observe(took.Seconds())
+	switch status {
+	case mosaic.StatusCompleted, mosaic.StatusPartialComplete, mosaic.StatusFailed,
+		mosaic.StatusCancelled:
+	default:
+		status = "other" // whatever else Mosaic may answer one day
+	}
+	m.runDuration.WithLabelValues(m.folder(folder), status).Observe(took.Seconds())
+}
+
+// removedFolder labels the jobs of a folder no longer in the configuration: the pipeline names
+// such a folder by its input path.
+const removedFolder = "(removed)"
+
+// setFolders changes the configured folder names (a reload).
+func (m *metrics) setFolders(names []string) {
+	set := make(map[string]bool, len(names))
+	for _, n := range names {
+		set[n] = true
+	}
+	m.foldersMu.Lock()
+	m.folders = set
+	m.foldersMu.Unlock()
+}
+
+func (m *metrics) folder(name string) string {
+	m.foldersMu.RLock()
+	defer m.foldersMu.RUnlock()
+	if m.folders[name] {
+		return name
+	}
+	return removedFolder
 }
 
 // apiResponse is the mosaic client's OnResponse hook.

@@ -146,6 +146,7 @@ func (d *Daemon) apply(ctx context.Context, running, next *config.Config) error 
 	}
 	_, removed := folderDelta(running.Folders, next.Folders)
 	d.backlog.forget(removed)
+	d.metrics.setFolders(folderNames(next))
 	d.locksMu.Lock()
 	d.served = served
 	d.locksMu.Unlock()

@@ -18,15 +18,27 @@ const (
 // HealthReport is what /healthz answers.
 type HealthReport struct {
 	OK      bool     `json:"ok"`
+	Status  string   `json:"status"` // "ok" or "degraded"
 	Reasons []string `json:"reasons,omitempty"`
 }
 
+// Health statuses.
+const (
+	HealthOK       = "ok"
+	HealthDegraded = "degraded"
+)
+
 // handleHealth: 200 when the database answers and every folder is usable, else 503 with why.
+// The reasons name folders, paths, run ids and error text: where a token is configured (always,
+// on a listener other machines can reach) a caller without it hears only ok or degraded.
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	rep := s.health(r.Context())
 	code := http.StatusOK
 	if !rep.OK {
 		code = http.StatusServiceUnavailable
+	}
+	if (s.hasToken || s.opts.Exposed) && s.tokenOK(r) == noToken {
+		rep.Reasons = nil
 	}
 	writeJSON(w, code, rep)
 }
@@ -54,7 +66,10 @@ func (s *Server) health(ctx context.Context) HealthReport {
 		reasons = append(reasons, "work paused: "+why)
 	}
 	reasons = append(reasons, s.diskProblems()...)
-	return HealthReport{OK: len(reasons) == 0, Reasons: reasons}
+	if len(reasons) > 0 {
+		return HealthReport{Status: HealthDegraded, Reasons: reasons}
+	}
+	return HealthReport{OK: true, Status: HealthOK}
 }
 
 // diskProblems reports the state directory and output folders whose disk is (nearly) full.

@@ -216,7 +216,7 @@ func (s *Server) handleRetry(w http.ResponseWriter, r *http.Request) {
 // (same origin and its form token); fromPage reports a browser request.
 func (s *Server) formAllowed(w http.ResponseWriter, r *http.Request) (fromPage, ok bool) {
 	r.Body = http.MaxBytesReader(w, r.Body, formMaxBody)
-	fromPage = !hasBearer(r)
+	fromPage = s.tokenOK(r) != bearerToken
 	if !fromPage {
 		return false, true
 	}
@@ -268,11 +268,6 @@ func (s *Server) handleApprove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"folder": name, "resumed": n})
-}
-
-func hasBearer(r *http.Request) bool {
-	scheme, _, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	return ok && strings.EqualFold(scheme, "Bearer")
 }
 
 // sameOrigin refuses a request a browser marks as coming from another site. Requests without
