@@ -32,6 +32,11 @@ func CancelRun(ctx context.Context, st store.Store, api *mosaic.Client, j *store
 		return "", fmt.Errorf("job %d (%s) has no run on Mosaic (it is at step %q)", j.ID, j.RelPath, j.Step)
 	}
 	runID := j.RunID
+	// The request is noted apart from the job before Mosaic is asked: the daemon may see the
+	// run cancelled, and write the job, before the job below records it.
+	if err := st.SetMeta(ctx, cancelMetaKey(runID), now.UTC().Format(time.RFC3339)); err != nil {
+		return "", fmt.Errorf("record the cancel of job %d: %w", j.ID, err)
+	}
 	err := api.CancelRun(ctx, runID)
 	what := "cancelled run " + runID + " on Mosaic"
 	cancelled := err == nil
@@ -109,4 +114,17 @@ func (p *Pipeline) cancelForSource(ctx context.Context, j *store.Job, why string
 	j.Note = fmt.Sprintf("the source was %s while its run was active; run %s cancelled (on_source_change: cancel)", why, j.RunID)
 	p.log.Info("source changed during its run; run cancelled", "job", j.ID, "path", j.RelPath, "run", j.RunID, "source", why)
 	return true, p.commit(ctx, j, j.Note)
+}
+
+// cancelMetaKey is the store meta key that notes a person's cancel of a run.
+func cancelMetaKey(runID string) string { return "cancel_requested:" + runID }
+
+// cancelledOnRequest reports whether a person asked to cancel job j's run: on the job, or in
+// the note CancelRun leaves first.
+func (p *Pipeline) cancelledOnRequest(ctx context.Context, j *store.Job) bool {
+	if j.RunStatus == RunCancelRequested {
+		return true
+	}
+	v, err := p.st.GetMeta(ctx, cancelMetaKey(j.RunID))
+	return err == nil && v != ""
 }

@@ -107,7 +107,7 @@ func (p *Pipeline) pollJob(ctx context.Context, j *store.Job) error {
 	}
 	p.addActiveRuns(-1)
 	p.opts.Observer.RunEnded(p.folderName(j), run.Status, p.now().Sub(j.RunStartAt))
-	cancelRequested := j.RunStatus == RunCancelRequested
+	cancelRequested := run.Status == mosaic.StatusCancelled && p.cancelledOnRequest(ctx, j)
 	j.RunStatus = run.Status
 	j.RunMessage = msg
 	j.Attempts = 0
