@@ -158,7 +158,8 @@ func TestE2EHealthAgainstDaemon(t *testing.T) {
 		out, code = health()
 		return code == 0
 	})
-	if want := "ok: the daemon at http://" + addr + "/healthz is healthy"; !strings.Contains(out, want) {
+	want := "ok: the daemon at http://" + addr + "/healthz is healthy"
+	if !strings.Contains(out, want) {
 		t.Errorf("healthy: %q, want %q", out, want)
 	}
 
