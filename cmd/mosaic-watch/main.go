@@ -54,6 +54,7 @@ func commands() []command {
 		{"retry", "try failed jobs again (one job, one path, or every failed job)", cmdRetry},
 		{"cancel", "cancel the Mosaic run of a job or path", cmdCancel},
 		{"whoami", "check the API key against Mosaic", cmdWhoami},
+		{"health", "ask the running daemon whether it is healthy (exit 0 ok, 1 not)", cmdHealth},
 		{"demo", "see the product work in one command, against a bundled fake Mosaic", cmdDemo},
 		{"service", "install and control mosaic-watch as a system service", cmdService},
 		{"version", "print the version", cmdVersion},
@@ -93,6 +94,7 @@ func run(ctx context.Context, env *cliEnv, args []string) int {
 func exitCode(env *cliEnv, err error) int {
 	var ue *usageError
 	var problems config.ErrorList
+	var ce *configError
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return exitOK
@@ -101,6 +103,9 @@ func exitCode(env *cliEnv, err error) int {
 		return exitUsage
 	case errors.As(err, &problems):
 		fmt.Fprintf(env.stderr, "mosaic-watch: the configuration is not valid:\n%s\n", problems.Error())
+		return exitUsage
+	case errors.As(err, &ce):
+		fmt.Fprintf(env.stderr, "mosaic-watch: %s\n", ce.msg)
 		return exitUsage
 	}
 	fmt.Fprintf(env.stderr, "mosaic-watch: %v\n", err)

@@ -955,3 +955,70 @@ func TestProblemAfterLoading(t *testing.T) {
 		t.Fatalf("unset key placed at %+v", e)
 	}
 }
+
+// TestStateDirFromEnvironment: MOSAIC_WATCH_STATE_DIR (set by the container image) is the
+// state_dir when the file sets none; a state_dir in the file wins, with a warning; a relative
+// value is refused.
+func TestStateDirFromEnvironment(t *testing.T) {
+	env := func(stateDir string) func(string) (string, bool) {
+		return testEnv(map[string]string{"MOSAIC_API_KEY": "mk_test_secret_value",
+			EnvStateDir: stateDir})
+	}
+	dir := testDir(t)
+	cfg := loadOK(t, dir, minimal, env("/state/"))
+	if cfg.StateDir != "/state" {
+		t.Errorf("state_dir = %q, want /state from %s", cfg.StateDir, EnvStateDir)
+	}
+	if len(cfg.Warnings) != 0 {
+		t.Errorf("warnings: %q", cfg.Warnings)
+	}
+
+	cfg = loadOK(t, dir, "state_dir: {{DIR}}/state\n"+minimal, env("/state"))
+	if want := filepath.Join(dir, "state"); cfg.StateDir != want {
+		t.Errorf("state_dir = %q, want the file's %q", cfg.StateDir, want)
+	}
+	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], ":1: state_dir:") ||
+		!strings.Contains(cfg.Warnings[0], EnvStateDir+"=/state is ignored") {
+		t.Errorf("warnings = %q, want one on state_dir naming %s", cfg.Warnings, EnvStateDir)
+	}
+	cfg = loadOK(t, dir, "state_dir: /state\n"+minimal, env("/state"))
+	if len(cfg.Warnings) != 0 {
+		t.Errorf("the same state_dir in file and environment warns: %q", cfg.Warnings)
+	}
+
+	_, err := Load(writeConfig(t, dir, minimal, 0o600), env("state"))
+	if err == nil || !strings.Contains(err.Error(), EnvStateDir) ||
+		!strings.Contains(err.Error(), "absolute") {
+		t.Errorf("relative %s: err = %v, want a problem naming it", EnvStateDir, err)
+	}
+}
+
+// TestLoadHTTPIgnoresFolders: the health command must still read http.listen and http.token when
+// an input folder is gone (that is what it asks the daemon about), but not a broken file.
+func TestLoadHTTPIgnoresFolders(t *testing.T) {
+	dir := testDir(t)
+	body := minimal + "http:\n  listen: 0.0.0.0:8787\n  token: ${TOKEN}\n"
+	env := testEnv(map[string]string{"MOSAIC_API_KEY": "mk_test_secret_value", "TOKEN": "s3cret"})
+	if err := os.Remove(filepath.Join(dir, "in")); err != nil {
+		t.Fatal(err)
+	}
+	file := writeConfig(t, dir, body, 0o600)
+	if _, err := Load(file, env); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("Load with the input folder gone: %v", err)
+	}
+	h, err := LoadHTTP(file, env)
+	if err != nil {
+		t.Fatalf("LoadHTTP: %v", err)
+	}
+	if h.Listen != "0.0.0.0:8787" || h.Token != "s3cret" || h.File != file {
+		t.Errorf("LoadHTTP = %+v", h)
+	}
+	h, err = LoadHTTP(writeConfig(t, dir, minimal, 0o600), env)
+	if err != nil || h.Listen != "" {
+		t.Errorf("no http section: %+v, %v", h, err)
+	}
+	_, err = LoadHTTP(writeConfig(t, dir, minimal+"http:\n  listne: 127.0.0.1:1\n", 0o600), env)
+	if err == nil || !strings.Contains(err.Error(), "listne") {
+		t.Errorf("unknown key under http: err = %v", err)
+	}
+}

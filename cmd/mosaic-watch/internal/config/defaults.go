@@ -67,6 +67,35 @@ func defaultFolder() Folder {
 	}
 }
 
+// EnvStateDir names the environment variable that sets state_dir when the file sets none. The
+// container image sets it to /state, its volume, so the database never lands in the
+// container's throw-away layer.
+const EnvStateDir = "MOSAIC_WATCH_STATE_DIR"
+
+// stateDirFromEnv applies EnvStateDir: the state_dir unless the file sets one (an explicit
+// setting wins, with a warning when they differ).
+func (l *loader) stateDirFromEnv() {
+	v, ok := l.lookupEnv(EnvStateDir)
+	if !ok || v == "" {
+		return
+	}
+	if !filepath.IsAbs(v) {
+		l.problem(EnvStateDir, 0, "environment variable %s=%q must be an absolute path",
+			EnvStateDir, v)
+		return
+	}
+	v = filepath.Clean(v)
+	if l.stateDirLine == 0 {
+		l.cfg.StateDir = v
+		return
+	}
+	if v != l.cfg.StateDir {
+		l.warn("state_dir", l.stateDirLine, "set to %s, so %s=%s is ignored (in the container "+
+			"image, state outside the %s volume is lost when the container is re-created)",
+			l.cfg.StateDir, EnvStateDir, v, v)
+	}
+}
+
 // DefaultStateDir is where the SQLite database and staging live when state_dir is not set.
 func DefaultStateDir() string {
 	home, _ := os.UserHomeDir()

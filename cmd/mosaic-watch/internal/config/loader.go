@@ -12,6 +12,28 @@ import (
 // Load reads the file at path, expands ${VAR} (lookupEnv; nil means os.LookupEnv), decodes
 // strictly, applies defaults and validates. Its error is an ErrorList naming every problem.
 func Load(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
+	return load(path, lookupEnv, true)
+}
+
+// HTTP is how to reach a running daemon's HTTP surface: http.listen and http.token.
+type HTTP struct {
+	File   string // absolute path of the config file
+	Listen string // http.listen ("" when the surface is off)
+	Token  string // http.token (secret)
+}
+
+// LoadHTTP reads the http section for a command that talks to the running daemon. The file is
+// decoded as strictly as by Load, but the folders and the API key are not checked: a missing
+// input folder is what the daemon's health reports, not a reason to be unable to ask it.
+func LoadHTTP(path string, lookupEnv func(string) (string, bool)) (*HTTP, error) {
+	cfg, err := load(path, lookupEnv, false)
+	if err != nil {
+		return nil, err
+	}
+	return &HTTP{File: cfg.File, Listen: cfg.HTTPListen, Token: cfg.HTTPToken}, nil
+}
+
+func load(path string, lookupEnv func(string) (string, bool), whole bool) (*Config, error) {
 	if lookupEnv == nil {
 		lookupEnv = os.LookupEnv
 	}
@@ -35,7 +57,10 @@ func Load(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
 	root, ok := l.parse(data)
 	if ok {
 		l.walkTop(root)
-		l.validate()
+		l.stateDirFromEnv()
+		if whole {
+			l.validate()
+		}
 	}
 	if len(l.problems) > 0 {
 		l.problems.Sort()
