@@ -8,8 +8,12 @@ import (
 	"syscall"
 )
 
-// fileIdentity names the file behind fi (device and inode), or "" when unknown.
-func fileIdentity(fi os.FileInfo) string {
+// fileIdentity names the file behind f (device and inode), or "" when unknown.
+func fileIdentity(f *os.File) string {
+	fi, err := f.Stat()
+	if err != nil {
+		return ""
+	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
 		return ""

@@ -1,0 +1,17 @@
+package pipeline
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+)
+
+// fileIdentity names the file behind f (volume serial number and file index, the same for
+// every hard link to it), or "" when unknown.
+func fileIdentity(f *os.File) string {
+	var d syscall.ByHandleFileInformation
+	if err := syscall.GetFileInformationByHandle(syscall.Handle(f.Fd()), &d); err != nil {
+		return ""
+	}
+	return fmt.Sprintf("%d:%d", d.VolumeSerialNumber, uint64(d.FileIndexHigh)<<32|uint64(d.FileIndexLow))
+}
