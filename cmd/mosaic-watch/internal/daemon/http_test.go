@@ -206,6 +206,12 @@ func TestHTTPHealthReasons(t *testing.T) {
 		t.Errorf("small disk with 2%% free: %d %+v", code, rep)
 	}
 
+	// The watcher reports each folder's health after its first scan; a state set before that
+	// report would be overwritten by it (seen under Wine, where that scan starts later).
+	testenv.WaitFor(t, 10*time.Second, "the watcher's first health report", func() bool {
+		_, reported := e.d.folderHealth()[e.cfg.Folders[0].Input]
+		return reported
+	})
 	e.d.setHealth(e.cfg.Folders[0].Input, false, "input folder is gone")
 	code, rep = get()
 	if code != 503 || len(rep.Reasons) != 1 ||
