@@ -4,21 +4,7 @@
 # is skipped when Wine and binutils are there). Why Wine needs two stand-ins: .ci/wine/README.md.
 # Usage: .ci/windows.sh [package ...]   (default: every package we test on Windows)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-repo=$PWD
-export PATH="$PATH:/usr/local/go/bin"
-t0=$SECONDS
-step() { echo; echo "== windows: $* [$((SECONDS - t0))s]"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
-tmp=$(mktemp -d)
-cleanup() {
-    if [ -n "${WINEPREFIX:-}" ]; then wineserver -k 2>/dev/null || true; fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-pkgs=("$@")
-[ ${#pkgs[@]} -gt 0 ] || pkgs=(./watcher ./store ./pipeline ./mosaic/... ./cmd/mosaic-watch/...)
+repo=$(cd "$(dirname "$0")/.." && pwd)
 
 # Wine-only failures, skipped by name (go test -skip syntax: `|` separates patterns, `/` names a
 # subtest). Each is a gap in Wine 8, not in the product or the test; real Windows passes them.
@@ -30,6 +16,39 @@ wine_skips[cmd/mosaic-watch/internal/config]='^TestLoadConfigSymlinkedOutputInsi
 # delete semantics, which the test relies on.
 wine_skips[watcher]+='|^TestRootRemovedDegradesWithoutVanished$/^events$'
 
+# With --exec this script is go test's -exec program, started in the package's folder: it waits
+# until Wine is ready, then runs the test binary under Wine, one package at a time, with the
+# package's Wine-only skips, and keeps its output for the summary.
+if [ "${1:-}" = --exec ]; then
+    shift
+    pkg=${PWD#"$repo"/}
+    skip=${wine_skips[$pkg]:-}
+    log="$WINE_CI_LOGS/${pkg//\//_}"
+    until [ -e "$WINE_CI_LOGS/.wine-ready" ]; do sleep 0.2; done
+    # CI is unset: the browser test takes CI=true to mean Chromium is required; Windows has none.
+    status=0
+    flock -o "$WINE_CI_LOGS/.run" bash -c 'start=$SECONDS; "$@"; s=$?; echo $((SECONDS - start)) >"$0.seconds"; exit $s' \
+        "$log" env -u CI wine "$@" -test.v ${skip:+-test.skip "$skip"} >"$log.log" 2>&1 || status=$?
+    exit "$status"
+fi
+
+cd "$repo"
+export PATH="$PATH:/usr/local/go/bin"
+t0=$SECONDS
+step() { echo; echo "== windows: $* [$((SECONDS - t0))s]"; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+tmp=$(mktemp -d)
+tests=
+cleanup() {
+    if [ -n "$tests" ]; then kill -TERM -- "-$tests" 2>/dev/null || true; fi # go test and its children
+    if [ -d "${WINEPREFIX:-}" ]; then wineserver -k 2>/dev/null || true; fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+pkgs=("$@")
+[ ${#pkgs[@]} -gt 0 ] || pkgs=(./watcher ./mosaic/... ./store ./pipeline ./cmd/mosaic-watch/...)
+
 step "GOROOT overlay for the test builds"
 # Wine 8 answers FileDispositionInformationEx with STATUS_NOT_IMPLEMENTED; Go falls back to the
 # classic delete only on STATUS_NOT_SUPPORTED and friends. The copy lists both. Tests only.
@@ -39,13 +58,20 @@ sed -E 's/^([[:space:]]*)STATUS_NOT_SUPPORTED:/\1STATUS_NOT_SUPPORTED, NTStatus(
     fail "$at no longer has the fallback case this step patches; see .ci/wine/README.md"
 printf '{"Replace": {"%s": "%s"}}\n' "$at" "$tmp/at_windows.go" >"$tmp/overlay.json"
 
-step "build the Windows test binaries (in the background)"
-mapfile -t tested < <(GOOS=windows go list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}	{{.Dir}}{{end}}' "${pkgs[@]}")
+step "build and run the Windows tests (in the background, while Wine is set up)"
+mapfile -t tested < <(GOOS=windows go list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' "${pkgs[@]}")
 [ ${#tested[@]} -gt 0 ] || fail "no tests in ${pkgs[*]}"
-# Compiling (CPU) overlaps installing Wine (network, disk).
-GOOS=windows GOARCH=amd64 CGO_ENABLED=0 go test -c -overlay "$tmp/overlay.json" -o "$tmp/bin/" \
-    "${tested[@]%%$'\t'*}" >"$tmp/build.log" 2>&1 &
-build=$!
+export WINE_CI_LOGS="$tmp/logs"
+mkdir -p "$WINE_CI_LOGS"
+# No Mono or Gecko: Go programs need neither, and their installers would prompt.
+export WINEPREFIX="$tmp/prefix" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
+# One go test builds every binary with all cores and runs each as soon as it is linked (this
+# script's --exec mode serializes the runs). -p 4: runs waiting for their turn hold build slots.
+# No DWARF (-s -w): it only slows the link. setsid: cleanup can stop the whole group.
+GOOS=windows GOARCH=amd64 CGO_ENABLED=0 setsid go test -overlay "$tmp/overlay.json" -ldflags "-s -w" \
+    -exec "bash '$repo/.ci/windows.sh' --exec" -short -count=1 -timeout 5m -p 4 "${tested[@]}" \
+    >"$tmp/gotest.log" 2>&1 &
+tests=$!
 
 step "tools"
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }
@@ -59,8 +85,6 @@ fi
 wine --version 2>/dev/null # (stderr: a note that 32-bit Wine is missing; we need only 64-bit)
 
 step "throwaway Wine prefix"
-# No Mono or Gecko: Go programs need neither, and their installers would prompt.
-export WINEPREFIX="$tmp/prefix" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
 mkdir -p "$WINEPREFIX"
 wineserver -p # one server for every run below (saves a start per run); cleanup stops it
 wineboot --init >"$tmp/wineboot.log" 2>&1 || { cat "$tmp/wineboot.log"; fail "wineboot --init"; }
@@ -76,16 +100,12 @@ wine_major=$(wine --version 2>/dev/null | sed -E 's/^wine-([0-9]+).*/\1/')
 if [ "$wine_major" -lt 9 ]; then # Wine 9 has its own ProcessPrng
     cp "$tmp/bcryptprimitives.dll" "$WINEPREFIX/drive_c/windows/system32/"
 fi
+touch "$WINE_CI_LOGS/.wine-ready" # the tests may run
 
-step "wait for the test build"
-wait "$build" || { cat "$tmp/build.log"; fail "building the Windows test binaries"; }
-# mosaic-watch.exe as the release builds it (packaging/release.sh), while the tests run: after
-# the packaging step its packages are all in the build cache, so this is mostly the link.
-CGO_ENABLED=0 GOOS=windows GOARCH=amd64 go build -trimpath -ldflags "-s -w -X main.version=0.0.0-wine" \
-    -o "$tmp/mosaic-watch.exe" ./cmd/mosaic-watch >"$tmp/exe-build.log" 2>&1 &
-exe_build=$!
-
-step "run the tests under Wine, one package at a time"
+step "wait for the tests, one package at a time under Wine"
+status=0
+wait "$tests" || status=$?
+tests=
 # failed_tests prints the output of each failed top-level test (its last 60 lines).
 failed_tests() {
     awk '/^=== RUN   [^\/]*$/ { n = 0 }
@@ -93,32 +113,35 @@ failed_tests() {
          /^--- FAIL: / { for (i = (n > 60 ? n - 60 : 0); i < n; i++) print buf[i]; n = 0 }' "$1"
 }
 mod=$(go list -m)
-failed=()
-for line in "${tested[@]}"; do
-    importpath=${line%%$'\t'*} dir=${line#*$'\t'}
-    short=${importpath#"$mod"/}
-    skip=${wine_skips[$short]:-}
-    start=$SECONDS
-    status=0
-    # CI is unset: the browser test takes CI=true to mean Chromium is required; Windows has none.
-    (cd "$dir" && env -u CI wine "$tmp/bin/${importpath##*/}.test.exe" -test.short -test.count=1 \
-        -test.v -test.timeout=5m ${skip:+-test.skip "$skip"}) >"$tmp/test.log" 2>&1 || status=$?
-    printf '%-34s %3d passed, %d failed, %2d skipped  %3ds\n' "$short" \
-        "$(grep -c '^--- PASS' "$tmp/test.log")" "$(grep -c '^--- FAIL' "$tmp/test.log")" \
-        "$(grep -c '^--- SKIP' "$tmp/test.log")" $((SECONDS - start))
-    [ -z "$skip" ] || echo "    not run (Wine-only): $skip"
+for importpath in "${tested[@]}"; do
+    pkg=${importpath#"$mod"/}
+    log="$WINE_CI_LOGS/${pkg//\//_}"
+    if [ ! -e "$log.log" ]; then
+        echo "$pkg: not run (see the build output below)"
+        continue
+    fi
+    printf '%-34s %3d passed, %d failed, %2d skipped  %3ss\n' "$pkg" "$(grep -c '^--- PASS' "$log.log")" \
+        "$(grep -c '^--- FAIL' "$log.log")" "$(grep -c '^--- SKIP' "$log.log")" "$(cat "$log.seconds")"
+    [ -z "${wine_skips[$pkg]:-}" ] || echo "    not run (Wine-only): ${wine_skips[$pkg]}"
     # Each skip with the reason the test gave.
-    awk '/^=== RUN/ { why = "" } /^    [^ ]/ { why = $0 } /^--- SKIP: / { sub(/^ +/, "", why); print "    skipped " $3 ": " why }' "$tmp/test.log"
-    if [ "$status" != 0 ]; then
-        failed_tests "$tmp/test.log"
-        grep -q '^--- FAIL' "$tmp/test.log" || tail -40 "$tmp/test.log" # a crash, not a failed test
-        failed+=("$short")
+    awk '/^=== RUN/ { why = "" } /^    [^ ]/ { why = $0 }
+         /^--- SKIP: / { sub(/^ +/, "", why); print "    skipped " $3 ": " why }' "$log.log"
+    if grep -q '^--- FAIL' "$log.log"; then
+        failed_tests "$log.log"
+    elif ! grep -q '^PASS$' "$log.log"; then
+        tail -40 "$log.log" # a crash or a timeout, not a failed test
     fi
 done
-[ ${#failed[@]} = 0 ] || fail "Windows tests failed under Wine: ${failed[*]}"
+if [ "$status" != 0 ]; then
+    grep -v '^ok ' "$tmp/gotest.log" || true # build errors and the packages that failed
+    fail "Windows tests failed under Wine"
+fi
 
 step "mosaic-watch.exe under Wine"
-wait "$exe_build" || { cat "$tmp/exe-build.log"; fail "building mosaic-watch.exe"; }
+# Built as packaging/release.sh builds it: after the packaging step everything it needs is in
+# the build cache (the overlay keeps the test builds apart), so this is mostly the link.
+GOOS=windows GOARCH=amd64 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=0.0.0-wine" \
+    -o "$tmp/mosaic-watch.exe" ./cmd/mosaic-watch
 # exe ARGS...: runs mosaic-watch.exe; sets $code, $out (stdout) and $err (stderr).
 exe() {
     code=0
