@@ -97,11 +97,12 @@ func (p *Pipeline) copyOutput(ctx context.Context, root *os.Root, j *store.Job, 
 			return false, err
 		}
 	}
-	fi, err := root.Lstat(temp)
+	t, err := root.Open(temp)
 	if err != nil {
-		return false, transient("stat temporary file", err)
+		return false, transient("open temporary file", err)
 	}
-	o.TempID = fileIdentity(fi) // recognises the published file after a crash mid-rename
+	o.TempID = fileIdentity(t) // recognises the published file after a crash mid-rename
+	t.Close()
 	if err := p.commit(ctx, j, fmt.Sprintf("output %s %s from job %d's %s", o.Path, how, j.CopyOf, src.Path)); err != nil {
 		return false, err
 	}
@@ -138,9 +139,7 @@ func (p *Pipeline) reserveTemp(ctx context.Context, root *os.Root, j *store.Job,
 	if err != nil {
 		return transient("reserve temporary file", err)
 	}
-	if fi, err := t.Stat(); err == nil {
-		o.TempID = fileIdentity(fi)
-	}
+	o.TempID = fileIdentity(t)
 	t.Close()
 	return p.commit(ctx, j, "output "+o.Path+" will be downloaded")
 }

@@ -9,8 +9,12 @@ import (
 	"syscall"
 )
 
-// fileIdentity names the file behind fi as the watcher does ("dev:ino"), or "" when unknown.
-func fileIdentity(fi os.FileInfo) string {
+// fileIdentity names the file behind f (device and inode), or "" when unknown.
+func fileIdentity(f *os.File) string {
+	fi, err := f.Stat()
+	if err != nil {
+		return ""
+	}
 	dev, ino, ok := devIno(fi)
 	if !ok {
 		return ""

@@ -22,6 +22,9 @@ import (
 // start-up cleanup removes the ones no job will resume.
 const tempSuffix = ".mosaic-partial"
 
+// removeTemp removes a published download's temporary name; tests make it fail.
+var removeTemp = (*os.Root).Remove
+
 // namingMu serializes choosing output names, so two jobs never pick the same file.
 var namingMu sync.Mutex
 
@@ -130,15 +133,17 @@ func (p *Pipeline) writeOutput(ctx context.Context, root *os.Root, f *Folder, j 
 	}
 	final := filepath.FromSlash(o.Path)
 	temp := tempName(final)
-	if _, err := root.Lstat(temp); errors.Is(err, fs.ErrNotExist) {
-		if fi, err := root.Lstat(final); err == nil && o.TempID != "" && fileIdentity(fi) == o.TempID {
-			// Our reserved file, renamed into place just before a crash but not recorded yet.
-			o.Written, o.Size = true, fi.Size()
-			if allWritten(j.Outputs) {
-				j.Step = store.StepOutputsWritten
-			}
-			return p.commit(ctx, j, "output "+o.Path+" written")
+	if size, ok := publishedEarlier(root, final, o.TempID); ok {
+		// Our reserved file, put in place before a crash or before its temporary name could
+		// be removed, but not recorded yet.
+		if err := removeTemp(root, temp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return transient("remove temporary file", err)
 		}
+		o.Written, o.Size = true, size
+		if allWritten(j.Outputs) {
+			j.Step = store.StepOutputsWritten
+		}
+		return p.commit(ctx, j, "output "+o.Path+" written")
 	}
 	if j.CopyOf != 0 {
 		if handled, err := p.copyOutput(ctx, root, j, i, temp); handled || err != nil {
@@ -218,7 +223,7 @@ func (p *Pipeline) publish(ctx context.Context, root *os.Root, j *store.Job, tem
 	err := root.Link(temp, final)
 	switch {
 	case err == nil:
-		if err := root.Remove(temp); err != nil {
+		if err := removeTemp(root, temp); err != nil {
 			return transient("remove temporary file", err)
 		}
 		return nil
@@ -283,9 +288,7 @@ func (p *Pipeline) planOutput(ctx context.Context, root *os.Root, f *Folder, j *
 			}
 			return outputDirError(f.Output, err)
 		}
-		if fi, err := t.Stat(); err == nil {
-			j.Outputs[i].TempID = fileIdentity(fi) // recognises our file after a crash mid-rename
-		}
+		j.Outputs[i].TempID = fileIdentity(t) // recognises our file once it is in place
 		t.Close()
 		j.Outputs[i].Path = c
 		return nil
@@ -380,6 +383,24 @@ func (p *Pipeline) versionsWrote(ctx context.Context, j *store.Job, c string) (o
 // supersededBy ends an older version's job whose output name belongs to a newer version.
 func supersededBy(newer *store.Job, c string) error {
 	return skip(fmt.Sprintf("superseded: job %d, a newer version of this file, writes %s; the outputs of this older version are not written", newer.ID, c))
+}
+
+// publishedEarlier reports whether final is the file reserved for this output (tempID is its
+// identity), already linked or renamed into place, and its size.
+func publishedEarlier(root *os.Root, final, tempID string) (int64, bool) {
+	if tempID == "" {
+		return 0, false
+	}
+	fi, err := root.Lstat(final)
+	if err != nil || !fi.Mode().IsRegular() {
+		return 0, false
+	}
+	f, err := root.Open(final)
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	return fi.Size(), fileIdentity(f) == tempID
 }
 
 func allWritten(outs []store.Output) bool {

@@ -171,7 +171,7 @@ func (h *harness) fileOf(rel string) pipeline.File {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return pipeline.File{Folder: h.folder.Input, Path: p, Rel: rel, Size: fi.Size(), ModTime: fi.ModTime(), FileID: pipeline.FileIdentity(fi)}
+	return pipeline.File{Folder: h.folder.Input, Path: p, Rel: rel, Size: fi.Size(), ModTime: fi.ModTime(), FileID: pipeline.FileIdentity(p)}
 }
 
 // waitClosed waits until the newest job at rel is no longer open and returns it.

@@ -282,22 +282,14 @@ func TestSymlinkLoopAndEscapes(t *testing.T) {
 		outside := filepath.Join(base, "outside")
 		writeFile(t, filepath.Join(outside, "secret.mp4"), validMP4(5))
 		writeFile(t, filepath.Join(root, "loop", "real.mp4"), validMP4(5))
-		if err := os.Symlink("..", filepath.Join(root, "loop", "parent")); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink(outside, filepath.Join(root, "escape")); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink(filepath.Join(outside, "secret.mp4"), filepath.Join(root, "link.mp4")); err != nil {
-			t.Fatal(err)
-		}
+		symlink(t, "..", filepath.Join(root, "loop", "parent"))
+		symlink(t, outside, filepath.Join(root, "escape"))
+		symlink(t, filepath.Join(outside, "secret.mp4"), filepath.Join(root, "link.mp4"))
 		h := startOn(t, root, outside, mode)
 		start := time.Now()
 		h.waitKind(Ready, "loop/real.mp4")
 		// a symlink created while watching is skipped too
-		if err := os.Symlink(outside, filepath.Join(root, "loop", "later")); err != nil {
-			t.Fatal(err)
-		}
+		symlink(t, outside, filepath.Join(root, "loop", "later"))
 		h.quiesce(start)
 		h.noMore(func(e Event) bool { return e.Kind != Health && e.Rel != "loop/real.mp4" }, testSettle)
 	})
@@ -429,9 +421,7 @@ func TestRootGivenAsSymlink(t *testing.T) {
 		real := filepath.Join(base, "real")
 		writeFile(t, filepath.Join(real, "before.mp4"), validMP4(1))
 		link := filepath.Join(base, "link")
-		if err := os.Symlink(real, link); err != nil {
-			t.Fatal(err)
-		}
+		symlink(t, real, link)
 		h := startOn(t, link, base, mode)
 		if e := h.waitKind(Ready, "before.mp4"); e.Path != filepath.Join(link, "before.mp4") {
 			t.Fatalf("path %q", e.Path)

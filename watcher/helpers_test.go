@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -286,4 +287,19 @@ type tWriter struct{ t *testing.T }
 func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// errPrivilegeNotHeld is Windows' ERROR_PRIVILEGE_NOT_HELD: creating a symbolic link needs
+// Developer Mode or an administrator there.
+const errPrivilegeNotHeld = syscall.Errno(1314)
+
+// symlink creates a symbolic link, or skips the test where this account may not create one.
+func symlink(t *testing.T, oldname, newname string) {
+	t.Helper()
+	if err := os.Symlink(oldname, newname); err != nil {
+		if runtime.GOOS == "windows" && errors.Is(err, errPrivilegeNotHeld) {
+			t.Skipf("this account cannot create symbolic links: %v", err)
+		}
+		t.Fatal(err)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -298,7 +299,8 @@ func TestLoadConfigProblems(t *testing.T) {
 			name: "unreadable key file names the path",
 			body: strings.Replace(minimal, "  api_key: ${MOSAIC_API_KEY}\n",
 				"  api_key_file: secrets/key.txt\n", 1),
-			want: []wantProblem{{"mosaic.api_key_file", 2, "secrets/key.txt: no such file or directory"}},
+			want: []wantProblem{{"mosaic.api_key_file", 2,
+				filepath.Join("secrets", "key.txt") + ": "}},
 		},
 		{
 			name: "move without move_to",
@@ -441,13 +443,15 @@ folders:
 }
 
 func TestLoadConfigMissingFile(t *testing.T) {
-	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"), defaultTestEnv)
+	missing := filepath.Join(t.TempDir(), "nope.yaml")
+	_, err := Load(missing, defaultTestEnv)
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("err = %v, want fs.ErrNotExist", err)
 	}
-	if !strings.Contains(err.Error(),
-		"nope.yaml: cannot read config file: no such file or directory") {
-		t.Errorf("err = %v", err)
+	_, osErr := os.ReadFile(missing) // the system's own words, which differ between systems
+	want := "nope.yaml: cannot read config file: " + errors.Unwrap(osErr).Error()
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("err = %v, want it to contain %q", err, want)
 	}
 }
 
@@ -642,6 +646,10 @@ func TestLoadConfigLiteralKeyWarning(t *testing.T) {
 		{"key from env in 0644 file", minimal, 0o644, nil},
 	}
 	for _, tc := range tests {
+		if runtime.GOOS == "windows" {
+			// No Unix modes there (a writable file reports 0666): the loader never warns.
+			tc.wants = nil
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			dir := testDir(t)
 			file := writeConfig(t, dir, tc.body, tc.mode)

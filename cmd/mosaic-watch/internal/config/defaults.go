@@ -3,6 +3,7 @@ package config
 import (
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"time"
@@ -102,6 +103,8 @@ func DefaultStateDir() string {
 	return stateDirFor(runtime.GOOS, os.Geteuid() == 0, os.Getenv, home)
 }
 
+// stateDirFor is DefaultStateDir on goos. macOS and Linux paths are built with package path,
+// so they come out the same whichever system runs the tests.
 func stateDirFor(goos string, root bool, getenv func(string) string, home string) string {
 	const name = "mosaic-watch"
 	switch goos {
@@ -114,17 +117,17 @@ func stateDirFor(goos string, root bool, getenv func(string) string, home string
 		if root || home == "" {
 			return "/Library/Application Support/" + name
 		}
-		return filepath.Join(home, "Library", "Application Support", name)
+		return path.Join(home, "Library", "Application Support", name)
 	default:
 		if root {
 			return "/var/lib/" + name
 		}
-		if xdg := getenv("XDG_STATE_HOME"); filepath.IsAbs(xdg) {
-			return filepath.Join(xdg, name)
+		if xdg := getenv("XDG_STATE_HOME"); path.IsAbs(xdg) {
+			return path.Join(xdg, name)
 		}
 		if home == "" {
 			return "/var/lib/" + name
 		}
-		return filepath.Join(home, ".local", "state", name)
+		return path.Join(home, ".local", "state", name)
 	}
 }

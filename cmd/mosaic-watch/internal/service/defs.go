@@ -7,6 +7,7 @@ package service
 
 import (
 	"fmt"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -99,7 +100,7 @@ func (s Spec) privateTmp() bool {
 // logFile is where launchd and the SysV script send the daemon's stderr.
 func (s Spec) LogFile() string {
 	if s.User {
-		return filepath.Join(s.Home, "Library", "Logs", s.Name+".log")
+		return path.Join(s.Home, "Library", "Logs", s.Name+".log") // macOS only: always slashes
 	}
 	return "/var/log/" + s.Name + ".log"
 }
@@ -345,6 +346,51 @@ type windowsService struct {
 	ResetPeriod      int           // seconds after which the failure count resets
 	Dependencies     []string      // services that must run first
 	Env              map[string]string
+}
+
+// windowsCommandLine joins args as Windows reads a command line (CommandLineToArgvW) and as
+// the Service Control Manager stores them: the way a user types them, quoted only when an
+// argument holds a space, tab or quote, with backslashes doubled only before a quote.
+func windowsCommandLine(args []string) string {
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = windowsArg(a)
+	}
+	return strings.Join(quoted, " ")
+}
+
+// windowsArg quotes one argument by the rules of syscall.EscapeArg, with which the service
+// library's Windows build writes the service's command line.
+func windowsArg(a string) string {
+	if a == "" {
+		return `""`
+	}
+	if !strings.ContainsAny(a, " \t\"") {
+		return a // backslashes mean nothing on their own
+	}
+	quote := strings.ContainsAny(a, " \t")
+	var b strings.Builder
+	if quote {
+		b.WriteByte('"')
+	}
+	slashes := 0
+	for i := 0; i < len(a); i++ {
+		switch a[i] {
+		case '\\':
+			slashes++
+		case '"':
+			b.WriteString(strings.Repeat(`\`, slashes+1)) // double the backslashes, escape the quote
+			slashes = 0
+		default:
+			slashes = 0
+		}
+		b.WriteByte(a[i])
+	}
+	if quote {
+		b.WriteString(strings.Repeat(`\`, slashes)) // so a trailing backslash keeps the closing quote
+		b.WriteByte('"')
+	}
+	return b.String()
 }
 
 func windowsServiceConfig(s Spec) windowsService {

@@ -432,6 +432,42 @@ func TestWindowsServiceConfig(t *testing.T) {
 	}
 }
 
+// The dry run shows the service's arguments as a Windows user types them (and as the Service
+// Control Manager stores them): one backslash per backslash, quotes only around a space.
+func TestWindowsDefinitionShowsArgumentsAsTyped(t *testing.T) {
+	cfg := testConfig(`C:\ProgramData\mosaic-watch`)
+	cfg.File = `C:\Users\Ed Lee\mosaic watch\config.yaml`
+	tgt := &Target{Platform: Windows,
+		Spec: NewSpec(cfg, `C:\Program Files\mosaic-watch\mosaic-watch.exe`, DefaultName, false, "")}
+	def := tgt.Definition()
+	want := `Arguments: run --config "C:\Users\Ed Lee\mosaic watch\config.yaml"` + "\n"
+	if !strings.Contains(def, want) || strings.Contains(def, `\\`) {
+		t.Errorf("definition:\n%s\nwant the line %q and no doubled backslash", def, want)
+	}
+}
+
+func TestWindowsCommandLineQuoting(t *testing.T) {
+	for _, tc := range []struct{ arg, want string }{
+		{`run`, `run`},
+		{`C:\ProgramData\mosaic-watch\config.yaml`, `C:\ProgramData\mosaic-watch\config.yaml`},
+		{`\\nas\video\config.yaml`, `\\nas\video\config.yaml`},
+		{`D:\My Videos\config.yaml`, `"D:\My Videos\config.yaml"`},
+		{`D:\My Videos\`, `"D:\My Videos\\"`}, // else the last backslash escapes the closing quote
+		{"tab\there", "\"tab\there\""},
+		{`say "hi"`, `"say \"hi\""`},
+		{`a\"b`, `a\\\"b`},
+		{``, `""`},
+	} {
+		if got := windowsArg(tc.arg); got != tc.want {
+			t.Errorf("windowsArg(%q) = %s, want %s", tc.arg, got, tc.want)
+		}
+	}
+	got := windowsCommandLine([]string{"run", "--config", `C:\a b\c.yaml`})
+	if want := `run --config "C:\a b\c.yaml"`; got != want {
+		t.Errorf("windowsCommandLine = %s, want %s", got, want)
+	}
+}
+
 func TestKardianosGetsOurDefinitions(t *testing.T) {
 	spec := NewSpec(testConfig("/var/lib/mosaic-watch"), "/usr/bin/mosaic-watch", "mosaic-watch",
 		false, "/root")
