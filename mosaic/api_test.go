@@ -75,6 +75,33 @@ func TestBadKeyIsAuth(t *testing.T) {
 	}
 }
 
+func TestSetAPIKeyAppliesToTheNextRequest(t *testing.T) {
+	e := setup(t, mosaictest.Options{}, func(o *mosaic.Options) { o.APIKey = "mk_old_key_value" })
+	ctx := context.Background()
+	_, err := e.client.WhoAmI(ctx)
+	if !mosaic.IsAuth(err) {
+		t.Fatalf("old key: err = %v, want a rejected key", err)
+	}
+	if err := e.client.SetAPIKey("mk_bad key"); err == nil {
+		t.Fatal("SetAPIKey accepted a key with a space")
+	}
+	if err := e.client.SetAPIKey(mosaictest.DefaultAPIKey); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.WhoAmI(ctx); err != nil {
+		t.Fatalf("new key: %v", err)
+	}
+	// Both keys stay out of error text.
+	if err := e.client.SetAPIKey("mk_third_key_value"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.client.WhoAmI(ctx)
+	if err == nil || strings.Contains(err.Error(), "mk_third_key_value") ||
+		strings.Contains(err.Error(), mosaictest.DefaultAPIKey) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
 func TestGetAgent(t *testing.T) {
 	e := setup(t, mosaictest.Options{Agents: []mosaictest.AgentSpec{{Name: "Shorts", Nodes: []string{"n-in", "n-edit"}}}})
 	ctx := context.Background()
@@ -89,9 +116,28 @@ func TestGetAgent(t *testing.T) {
 	if a.Nodes[0].TypeID == "" || a.Nodes[0].TypeName == "" {
 		t.Errorf("node type missing: %+v", a.Nodes[0])
 	}
+	if in := a.VideoInputs(); len(in) != 1 || in[0].ID != "n-in" {
+		t.Errorf("video inputs %+v", in)
+	}
 	_, err = e.client.GetAgent(ctx, "no-such-agent")
 	if !mosaic.IsNotFound(err) || !mosaic.IsPermanent(err) {
 		t.Errorf("unknown agent: %v", err)
+	}
+}
+
+// An older variant lists nodes flat under "nodes".
+func TestGetAgentOlderNodeShape(t *testing.T) {
+	srv := newLocalServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`{"agent":{"id":"a1","name":"Old"},"nodes":[{"id":"n1","node_type_id":"` + mosaic.VideoInputNodeType +
+			`","node_type_name":"Video Input"},{"id":"n2","node_type_id":"x","node_type_name":"AI Edit"}]}`))
+	}))
+	c, _ := newClient(t, srv.URL+basePath)
+	a, err := c.GetAgent(context.Background(), "a1")
+	if err != nil || len(a.Nodes) != 2 || a.Nodes[1].TypeName != "AI Edit" || len(a.VideoInputs()) != 1 {
+		t.Fatalf("agent %+v %v", a, err)
+	}
+	if _, ok := a.Node("n2"); !ok {
+		t.Fatal("Node(n2) not found")
 	}
 }
 

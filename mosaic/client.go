@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -43,12 +44,15 @@ type Options struct {
 	// ("get run", "upload", "download", ...), the status code (0 for a network error) and the time
 	// until the response headers arrived. It must be cheap and must not block.
 	OnResponse func(op string, status int, took time.Duration)
+	// Now is this machine's clock, against which Mosaic's is measured (see ClockOffset);
+	// default time.Now. Tests that move a fake clock pass the same one here.
+	Now func() time.Time
 }
 
 // Client talks to one Mosaic API base URL with one key. It is safe for concurrent use.
 type Client struct {
-	base           *url.URL // no trailing slash in Path
-	apiKey         string
+	base           *url.URL               // no trailing slash in Path
+	apiKey         atomic.Pointer[string] // swapped by SetAPIKey; read once per request
 	hc             *http.Client
 	userAgent      string
 	log            *slog.Logger
@@ -56,11 +60,14 @@ type Client struct {
 	retryBase      time.Duration
 	maxRetryDelay  time.Duration
 	requestTimeout time.Duration
-	redact         *redactor
+	redact         atomic.Pointer[redactor] // scrubs the current and every earlier key
 	onResponse     func(op string, status int, took time.Duration)
 
 	statusMu   sync.Mutex
 	seenStatus map[string]bool // unknown run statuses already logged
+
+	now   func() time.Time
+	clock serverClock // Mosaic's clock, from the Date headers of API answers
 }
 
 // New validates opts and returns a client. It performs no I/O.
@@ -88,7 +95,6 @@ func New(opts Options) (*Client, error) {
 
 	c := &Client{
 		base:           u,
-		apiKey:         opts.APIKey,
 		hc:             opts.HTTPClient,
 		userAgent:      opts.UserAgent,
 		log:            opts.Logger,
@@ -96,10 +102,15 @@ func New(opts Options) (*Client, error) {
 		retryBase:      opts.RetryBaseDelay,
 		maxRetryDelay:  opts.MaxRetryDelay,
 		requestTimeout: opts.RequestTimeout,
-		redact:         newRedactor(opts.APIKey),
 		onResponse:     opts.OnResponse,
 		seenStatus:     map[string]bool{},
+		now:            opts.Now,
 	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	c.apiKey.Store(&opts.APIKey)
+	c.redact.Store(newRedactor(opts.APIKey))
 	if c.hc == nil {
 		c.hc = &http.Client{Transport: newTransport()}
 	}
@@ -165,6 +176,17 @@ func (c *Client) endpoint(query url.Values, segments ...string) string {
 		u.RawQuery = query.Encode()
 	}
 	return u.String()
+}
+
+// SetAPIKey makes every request from now on use key (a configuration reload). Requests in
+// flight finish with the key they started with. The old key stays redacted from errors.
+func (c *Client) SetAPIKey(key string) error {
+	if strings.ContainsAny(key, "\r\n\t ") {
+		return errors.New("mosaic: API key contains whitespace or control characters")
+	}
+	c.apiKey.Store(&key)
+	c.redact.Store(c.redact.Load().with(key))
+	return nil
 }
 
 // CloseIdleConnections closes idle keep-alive connections (shutdown, tests).

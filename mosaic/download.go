@@ -92,7 +92,7 @@ func (c *Client) downloadAttempt(ctx context.Context, w io.Writer, st *downloadS
 
 	req, err := http.NewRequestWithContext(actx, http.MethodGet, st.url, nil)
 	if err != nil {
-		return 0, fmt.Errorf("mosaic: download: bad URL %s: %s", RedactURL(st.url), c.redact.text(err.Error()))
+		return 0, fmt.Errorf("mosaic: download: bad URL %s: %s", RedactURL(st.url), c.redact.Load().text(err.Error()))
 	}
 	req.Header.Set("User-Agent", c.userAgent)
 	req.Header.Set("Accept-Encoding", "identity") // byte counts and ranges refer to the stored object

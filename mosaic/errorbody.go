@@ -26,8 +26,8 @@ func (c *Client) newAPIError(op string, req *http.Request, resp *http.Response, 
 	if storage {
 		e.expired = storageExpired(resp.StatusCode, body, req.Method)
 	}
-	e.Code = c.redact.text(e.Code)
-	e.Detail = c.redact.text(e.Detail)
+	e.Code = c.redact.Load().text(e.Code)
+	e.Detail = c.redact.Load().text(e.Detail)
 	if e.Detail == "" && e.Code == "" {
 		e.Detail = http.StatusText(resp.StatusCode)
 	}

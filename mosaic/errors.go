@@ -143,6 +143,13 @@ func IsURLExpired(err error) bool {
 	return errors.As(err, &ae) && ae.storage && ae.expired
 }
 
+// IsTransfer reports an answer from a signed storage URL (an upload's bytes, a download) rather
+// than from the Mosaic API: a 429 or Retry-After there concerns that one transfer, not every call.
+func IsTransfer(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.storage
+}
+
 // IsCanceled reports that the caller's own context was cancelled (errors.Is(err, context.Canceled)
 // holds too). A deadline (the caller's or the client's) is a timeout: IsRetryable, not IsCanceled.
 func IsCanceled(err error) bool {

@@ -109,8 +109,23 @@ func TestRunAgentRateLimitCarriesRetryAfter(t *testing.T) {
 	if d, ok := mosaic.RetryAfter(err); !ok || d != 3*time.Second {
 		t.Errorf("RetryAfter = %v %v (err %v)", d, ok, err)
 	}
-	if mosaic.IsPermanent(err) || mosaic.OutcomeUnknown(err) {
+	if mosaic.IsPermanent(err) || mosaic.OutcomeUnknown(err) || mosaic.IsTransfer(err) {
 		t.Errorf("429 classification: %v", err)
+	}
+}
+
+// A 429 from storage concerns that one transfer: callers must be able to tell it from the API's.
+func TestStorageRateLimitIsATransferError(t *testing.T) {
+	e := setup(t, mosaictest.Options{})
+	ctx := context.Background()
+	tg, err := e.client.GetUploadURL(ctx, mosaic.UploadRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.fake.InjectFault(mosaictest.RouteStorage, mosaictest.Fault{Kind: mosaictest.FaultRateLimit, RetryAfter: 86400 * time.Second, Count: 1})
+	err = e.client.Upload(ctx, tg, mosaic.UploadFile{Name: "a.mp4", Size: 3, Body: strings.NewReader("abc")}, nil)
+	if d, ok := mosaic.RetryAfter(err); !ok || d != 86400*time.Second || !mosaic.IsTransfer(err) || !mosaic.IsRetryable(err) {
+		t.Fatalf("storage 429: RetryAfter %v %v, IsTransfer %v: %v", d, ok, mosaic.IsTransfer(err), err)
 	}
 }
 

@@ -40,16 +40,30 @@ var (
 )
 
 // redactor scrubs secrets from any text that may end up in an error or a log line.
-type redactor struct{ key string }
+type redactor struct{ keys []string }
 
-func newRedactor(key string) *redactor { return &redactor{key: key} }
+func newRedactor(key string) *redactor { return (*redactor)(nil).with(key) }
+
+// with returns a redactor that also scrubs key (r may be nil).
+func (r *redactor) with(key string) *redactor {
+	out := &redactor{}
+	if r != nil {
+		out.keys = append(out.keys, r.keys...)
+	}
+	if key != "" {
+		out.keys = append(out.keys, key)
+	}
+	return out
+}
 
 func (r *redactor) text(s string) string {
 	if s == "" {
 		return s
 	}
-	if r != nil && r.key != "" {
-		s = strings.ReplaceAll(s, r.key, "[REDACTED]")
+	if r != nil {
+		for _, k := range r.keys {
+			s = strings.ReplaceAll(s, k, "[REDACTED]")
+		}
 	}
 	s = signedEcho.ReplaceAllString(s, "<$1>[REDACTED]</$2>")
 	s = urlInText.ReplaceAllStringFunc(s, RedactURL)

@@ -71,10 +71,10 @@ func (c *Client) attemptJSON(ctx context.Context, call apiCall, body []byte, out
 	}
 	req, err := http.NewRequestWithContext(actx, call.method, call.url, rdr)
 	if err != nil {
-		return fmt.Errorf("mosaic: %s: build request for %s: %s", call.op, RedactURL(call.url), c.redact.text(err.Error()))
+		return fmt.Errorf("mosaic: %s: build request for %s: %s", call.op, RedactURL(call.url), c.redact.Load().text(err.Error()))
 	}
-	if c.apiKey != "" {
-		req.Header.Set("Authorization", "Bearer "+c.apiKey)
+	if key := *c.apiKey.Load(); key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.userAgent)
@@ -82,11 +82,13 @@ func (c *Client) attemptJSON(ctx context.Context, call apiCall, body []byte, out
 		req.Header.Set("Content-Type", "application/json")
 	}
 
+	sentAt := c.now()
 	resp, err := c.do(call.op, req)
 	if err != nil {
 		return c.netError(ctx, call.op, req, err, sent.Load())
 	}
 	defer resp.Body.Close()
+	c.clock.observe(resp.Header.Get("Date"), sentAt, c.now())
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
@@ -103,7 +105,7 @@ func (c *Client) attemptJSON(ctx context.Context, call apiCall, body []byte, out
 	if err := json.Unmarshal(data, out); err != nil {
 		return &APIError{
 			Op: call.op, Method: req.Method, URL: RedactURL(req.URL.String()), StatusCode: resp.StatusCode,
-			Detail: "unreadable response: " + c.redact.text(err.Error()),
+			Detail: "unreadable response: " + c.redact.Load().text(err.Error()),
 		}
 	}
 	return nil
@@ -129,7 +131,7 @@ func (c *Client) netError(ctx context.Context, op string, req *http.Request, err
 	default:
 		ne.Err = inner
 	}
-	ne.msg = c.redact.text(inner.Error())
+	ne.msg = c.redact.Load().text(inner.Error())
 	if ne.Timeout && !strings.Contains(ne.msg, "timeout") && !strings.Contains(ne.msg, "deadline") {
 		ne.msg = "timeout: " + ne.msg
 	}

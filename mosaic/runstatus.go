@@ -1,6 +1,7 @@
 package mosaic
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -41,7 +42,15 @@ type Run struct {
 	StartedAt, UpdatedAt               time.Time
 	Inputs                             []RunInput
 	Outputs                            []Output
+	// TriggeredBy is the run's triggered_by object as compact JSON, e.g. {"type":"dashboard"},
+	// or "" when it is null or absent. Run listings set it for runs started by a trigger or
+	// from the dashboard; GET /agent_run/{id} does not report it.
+	TriggeredBy string
 }
+
+// StartedByTrigger reports a run started by a trigger or from the dashboard (triggered_by set),
+// never by an API client. Only meaningful for runs from ListRuns.
+func (r *Run) StartedByTrigger() bool { return r.TriggeredBy != "" }
 
 // Terminal reports whether the run will not change any more: completed, partial_complete, failed or
 // cancelled. Unknown statuses are not terminal (the client logs each unknown status once).
@@ -126,7 +135,8 @@ type runJSON struct {
 		VideoURL     string     `json:"video_url"`
 		ThumbnailURL string     `json:"thumbnail_url"`
 	} `json:"inputs"`
-	Outputs []struct {
+	TriggeredBy json.RawMessage `json:"triggered_by"`
+	Outputs     []struct {
 		ID             flexString `json:"id"`
 		RenderID       flexString `json:"render_id"`
 		VideoURL       string     `json:"video_url"`
@@ -150,6 +160,14 @@ func (j *runJSON) toRun(fallbackID string) Run {
 	}
 	if j.StatusMessage != nil {
 		r.StatusMessage = *j.StatusMessage
+	}
+	if t := bytes.TrimSpace(j.TriggeredBy); len(t) > 0 && string(t) != "null" {
+		var buf bytes.Buffer
+		if json.Compact(&buf, t) == nil {
+			r.TriggeredBy = buf.String()
+		} else {
+			r.TriggeredBy = "unreadable"
+		}
 	}
 	switch {
 	case j.NeedsCredits != nil:

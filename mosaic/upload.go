@@ -76,7 +76,7 @@ func (c *Client) Upload(ctx context.Context, t *UploadTarget, f UploadFile, prog
 	})
 	req, err := http.NewRequestWithContext(tctx, http.MethodPost, t.URL, body)
 	if err != nil {
-		return fmt.Errorf("mosaic: upload: build request for %s: %s", RedactURL(t.URL), c.redact.text(err.Error()))
+		return fmt.Errorf("mosaic: upload: build request for %s: %s", RedactURL(t.URL), c.redact.Load().text(err.Error()))
 	}
 	req.ContentLength = multipartLength(prefix, trailer, f.Size)
 	req.GetBody = nil // one shot: the file is read once

@@ -3,9 +3,13 @@
 #   dist/mosaic-watch_<version>_<os>_<arch>/mosaic-watch[.exe]   static binaries (CGO_ENABLED=0)
 #                                                                for linux, darwin, windows x amd64, arm64
 #   dist/mosaic-watch_<version>_<arch>.deb, dist/mosaic-watch-<version>-1.<arch>.rpm
+#   dist/mosaic-watch_<version>_linux_<arch>.oci.tar          container image (FROM scratch) for
+#   dist/mosaic-watch_<version>_linux_<arch>.docker.tar.gz    amd64, arm64: OCI archive (podman,
+#                                                             skopeo, containerd) and docker load
 #   dist/SHA256SUMS
-# Usage: VERSION=1.2.3 packaging/release.sh [--no-packages]
-# VERSION defaults to `git describe` (or 0.0.0-dev). Runs from any directory.
+# Usage: VERSION=1.2.3 packaging/release.sh [--no-packages] [--no-images]
+# VERSION defaults to `git describe` (or 0.0.0-dev). Runs from any directory. The images need
+# buildah (Debian: apt-get install buildah); without it they are skipped with a warning.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +19,14 @@ VERSION="${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || true)}
 VERSION="${VERSION#v}"
 case "$VERSION" in [0-9]*) ;; *) VERSION="0.0.0-dev${VERSION:+.$VERSION}" ;; esac
 packages=yes
-[ "${1:-}" = "--no-packages" ] && packages=no
+images=yes
+for arg in "$@"; do
+    case "$arg" in
+    --no-packages) packages=no ;;
+    --no-images) images=no ;;
+    *) echo "usage: VERSION=1.2.3 $0 [--no-packages] [--no-images]" >&2; exit 2 ;;
+    esac
+done
 
 mkdir -p dist
 echo "release $VERSION"
@@ -62,6 +73,24 @@ if [ "$packages" = yes ]; then
 fi
 rm -rf dist/.tools
 
+if [ "$images" = yes ] && ! command -v buildah >/dev/null; then
+    echo "WARNING: buildah is not installed: no container images (apt-get install buildah)" >&2
+    images=no
+fi
+if [ "$images" = yes ]; then
+    # A scratch image holds only files: assembling one for arm64 needs no emulation.
+    for arch in amd64 arm64; do
+        base="dist/mosaic-watch_${VERSION}_linux_${arch}"
+        echo "  image linux/$arch"
+        tag="localhost/mosaic-watch:$VERSION-release-$arch"
+        VERSION="$VERSION" ARCH="$arch" BINARY="$base/mosaic-watch" OCI_ARCHIVE="$base.oci.tar" \
+            DOCKER_ARCHIVE="$base.docker.tar" ARCHIVE_NAME="mosaic-watch:$VERSION" \
+            packaging/container/build.sh "$tag" >/dev/null
+        buildah rmi "$tag" >/dev/null
+        gzip -9 -f "$base.docker.tar"
+    done
+fi
+
 (cd dist && find . -maxdepth 2 -type f ! -name SHA256SUMS | sort | xargs sha256sum > SHA256SUMS)
 echo "artifacts in dist/:"
-(cd dist && ls -1 *.deb *.rpm 2>/dev/null || true)
+(cd dist && ls -1 *.deb *.rpm *.oci.tar *.docker.tar.gz 2>/dev/null || true)

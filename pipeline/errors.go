@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/mosaic-watch/mosaic-watch/mosaic"
@@ -19,6 +20,8 @@ const (
 	outAttention                // a person must act
 	outSkip                     // the job no longer applies (file changed, vanished, duplicate)
 	outDefer                    // not an error: try again at a given time without counting an attempt
+	outWait                     // a folder of the job is away: the job waits for it, in memory
+	outHold                     // held on purpose (StatusWaiting) until something else lifts it
 )
 
 // jobError carries the decision a step made about its failure.
@@ -45,6 +48,19 @@ func transient(msg string, err error) error {
 	return &jobError{out: outRetry, msg: msg, err: err}
 }
 func deferUntil(t time.Time, msg string) error { return &jobError{out: outDefer, msg: msg, until: t} }
+func hold(msg string) error                    { return &jobError{out: outHold, msg: msg} }
+
+// waitFolder makes the job wait until its degraded folder is back; why names the folder.
+func waitFolder(why string) error { return &jobError{out: outWait, msg: why} }
+
+// waitingFor reports why err makes a job wait for a folder.
+func waitingFor(err error) (string, bool) {
+	var je *jobError
+	if errors.As(err, &je) && je.out == outWait {
+		return je.msg, true
+	}
+	return "", false
+}
 
 // classify turns an error from a step into a decision. API errors are classified by the mosaic
 // package; anything unknown is treated as transient, because a retry is cheaper than a lost file.
@@ -62,7 +78,16 @@ func (p *Pipeline) classify(err error) *jobError {
 		return &jobError{out: outDefer, msg: "waiting for a working API key", until: p.now().Add(p.opts.AuthRecheck), err: err}
 	case mosaic.IsRetryable(err):
 		if d, ok := mosaic.RetryAfter(err); ok && d > 0 {
-			p.gate.pauseFor(d, "Mosaic asked to slow down (Retry-After)")
+			if d > p.opts.MaxRetryAfter {
+				p.log.Warn("Retry-After is longer than the configured cap; waiting the cap instead",
+					"retry_after", d, "cap", p.opts.MaxRetryAfter)
+				d = p.opts.MaxRetryAfter
+			}
+			if !mosaic.IsTransfer(err) {
+				// The API itself asked to slow down: every call waits. A storage answer concerns
+				// one transfer, so only its job waits.
+				p.gate.pauseFor(d, "Mosaic asked to slow down (Retry-After)")
+			}
 			return &jobError{out: outDefer, msg: "rate limited", until: p.now().Add(d), err: err}
 		}
 		return &jobError{out: outRetry, msg: "temporary error", err: err}
@@ -86,6 +111,10 @@ func (p *Pipeline) fail(ctx context.Context, j *store.Job, err error) {
 	log := p.log.With("job", j.ID, "path", j.RelPath, "step", j.Step)
 	now := p.now()
 	msg := je.Error()
+	if je.out == outWait { // outside a stage worker nothing holds the job: look again later
+		je = &jobError{out: outDefer, msg: waitNote + je.msg, until: now.Add(p.opts.Recheck)}
+		msg = je.msg
+	}
 	switch je.out {
 	case outDefer:
 		j.NextAttemptAt = je.until
@@ -127,16 +156,21 @@ func (p *Pipeline) fail(ctx context.Context, j *store.Job, err error) {
 		j.Status = store.StatusSkipped
 		j.Note = msg
 		log.Info("job skipped", "reason", msg)
+	case outHold:
+		j.Status = store.StatusWaiting
+		j.LastError = msg
+		log.Info("job waits", "reason", msg)
+		msg = "waiting: " + msg
 	}
 	j.LeaseUntil = time.Time{} // the job leaves its worker whatever the outcome
-	if j.Step == store.StepStartingRun && j.Status.Open() {
-		p.markStartsUnsettled(j.AgentID) // it waits outside a worker now
-	}
 	if !j.Status.Open() && (j.Step == store.StepStartingRun || j.Step == store.StepRunStarted) {
 		p.addActiveRuns(-1)
 	}
 	if err := p.commit(ctx, j, msg); err != nil && ctx.Err() == nil {
 		log.Error("record step failure", "err", err)
+	}
+	if je.out == outHold && strings.HasPrefix(je.msg, WaitDailyLimit) {
+		p.wakeBudget() // it knows when the window frees
 	}
 }
 

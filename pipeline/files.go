@@ -2,71 +2,25 @@ package pipeline
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/mosaic-watch/mosaic-watch/store"
 )
 
-// moveFile moves src to dst, creating dst's folder. Across filesystems it copies, syncs and
-// only then removes the source. An existing dst is never overwritten.
-func moveFile(src, dst string) error {
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	if _, err := os.Lstat(dst); err == nil {
-		return fmt.Errorf("%s already exists", dst)
-	}
-	err := os.Rename(src, dst)
-	if err == nil || !errors.Is(err, syscall.EXDEV) {
-		return err
-	}
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	tmp := tempName(dst)
-	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := out.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, dst); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Remove(src)
-}
-
 // staleTempAge is how old a temporary file must be before a daemon sharing its store removes
 // it: another host may have reserved the name a moment ago and not recorded it yet.
 const staleTempAge = time.Hour
 
-// cleanStaleTemps removes temporary download files that no open job will resume: leftovers of
-// a crash between reserving a name and recording it.
+// cleanStaleTemps removes temporary files that no job will resume: downloads left by a crash
+// between reserving a name and recording it, and copies of an interrupted cross-device move.
+// Output and move_to folders are walked through their roots, so a planted link never leads
+// the cleanup elsewhere; a folder that is away is left alone.
 func (p *Pipeline) cleanStaleTemps(ctx context.Context) {
-	keep := make(map[string]bool)
+	keep := make(map[string]bool) // absolute paths of temporary files a job resumes
 	jobs, err := p.st.OpenAtStep(ctx, store.StepRunFinished)
 	if err != nil {
 		p.log.Warn("list jobs with downloads", "err", err)
@@ -83,8 +37,9 @@ func (p *Pipeline) cleanStaleTemps(ctx context.Context) {
 			jobs = append(jobs, j)
 		}
 	}
+	folders := p.allFolders()
 	for _, j := range jobs {
-		f, ok := p.folders[j.Folder]
+		f, ok := folders[j.Folder]
 		if !ok {
 			continue
 		}
@@ -94,20 +49,39 @@ func (p *Pipeline) cleanStaleTemps(ctx context.Context) {
 			}
 		}
 	}
-	for _, f := range p.folders {
-		_ = filepath.WalkDir(f.Output, func(path string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() || !strings.HasSuffix(d.Name(), tempSuffix) || keep[path] {
+	written := make(map[string]bool) // outputs and move_to folders: where temporary files are ours
+	for _, f := range folders {
+		for _, fp := range p.placesOf(f)[1:] {
+			written[fp.pl.path] = true
+		}
+	}
+	for path := range written {
+		p.cleanTempsIn(p.place(path), keep)
+	}
+}
+
+func (p *Pipeline) cleanTempsIn(pl *place, keep map[string]bool) {
+	root, err := pl.open("folder")
+	if err != nil {
+		return
+	}
+	defer root.Close()
+	_ = fs.WalkDir(root.FS(), ".", func(rel string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(d.Name(), tempSuffix) {
+			return nil
+		}
+		abs := filepath.Join(pl.path, filepath.FromSlash(rel))
+		if keep[abs] {
+			return nil
+		}
+		if p.opts.Shared {
+			if fi, err := d.Info(); err != nil || p.now().Sub(fi.ModTime()) < staleTempAge {
 				return nil
 			}
-			if p.opts.Shared {
-				if fi, err := d.Info(); err != nil || p.now().Sub(fi.ModTime()) < staleTempAge {
-					return nil
-				}
-			}
-			if err := os.Remove(path); err == nil {
-				p.log.Info("removed a stale temporary file", "path", path)
-			}
-			return nil
-		})
-	}
+		}
+		if err := root.Remove(filepath.FromSlash(rel)); err == nil || os.IsNotExist(err) {
+			p.log.Info("removed a stale temporary file", "path", abs)
+		}
+		return nil
+	})
 }

@@ -22,6 +22,9 @@ import (
 // start-up cleanup removes the ones no job will resume.
 const tempSuffix = ".mosaic-partial"
 
+// removeTemp removes a published download's temporary name; tests make it fail.
+var removeTemp = (*os.Root).Remove
+
 // namingMu serializes choosing output names, so two jobs never pick the same file.
 var namingMu sync.Mutex
 
@@ -30,6 +33,11 @@ func (p *Pipeline) stepOutputs(ctx context.Context, j *store.Job) error {
 	f, err := p.folderOf(j)
 	if err != nil {
 		return err
+	}
+	if j.Step != store.StepSourceHandled {
+		if err := p.folderReady(f); err != nil {
+			return err
+		}
 	}
 	switch j.Step {
 	case store.StepRunFinished:
@@ -50,7 +58,7 @@ func (p *Pipeline) stepOutputs(ctx context.Context, j *store.Job) error {
 			// Nothing to do to the source, so nothing to record before closing the job.
 			return p.finish(ctx, j, "source kept; done")
 		}
-		note, err := p.handleSource(f, j, action, moveTo)
+		note, err := p.handleSource(ctx, f, j, action, moveTo)
 		if err != nil {
 			return err
 		}
@@ -64,6 +72,10 @@ func (p *Pipeline) stepOutputs(ctx context.Context, j *store.Job) error {
 }
 
 func (p *Pipeline) finish(ctx context.Context, j *store.Job, msg string) error {
+	if j.CopyOf != 0 {
+		msg = "done (" + copyNote(j) + ")"
+		j.Note = strings.TrimSuffix(copyNote(j)+"; "+j.Note, "; ")
+	}
 	j.Step = store.StepDone
 	j.Status = store.StatusDone
 	p.log.Info("done", "job", j.ID, "path", j.RelPath, "outputs", len(j.Outputs))
@@ -71,12 +83,11 @@ func (p *Pipeline) finish(ctx context.Context, j *store.Job, msg string) error {
 }
 
 func (p *Pipeline) writeOutputs(ctx context.Context, f *Folder, j *store.Job) error {
-	if err := os.MkdirAll(f.Output, 0o755); err != nil {
-		return outputDirError(f.Output, err)
-	}
-	root, err := os.OpenRoot(f.Output)
+	// The output folder was created at start if missing; a folder missing now is a share that
+	// went away, and writing into a fresh one would hide the outputs once it is back.
+	root, err := p.openPlace(f, "output folder", f.Output)
 	if err != nil {
-		return outputDirError(f.Output, err)
+		return err
 	}
 	defer root.Close()
 	refreshed := false
@@ -122,14 +133,21 @@ func (p *Pipeline) writeOutput(ctx context.Context, root *os.Root, f *Folder, j 
 	}
 	final := filepath.FromSlash(o.Path)
 	temp := tempName(final)
-	if _, err := root.Lstat(temp); errors.Is(err, fs.ErrNotExist) {
-		if fi, err := root.Lstat(final); err == nil && o.TempID != "" && fileIdentity(fi) == o.TempID {
-			// Our reserved file, renamed into place just before a crash but not recorded yet.
-			o.Written, o.Size = true, fi.Size()
-			if allWritten(j.Outputs) {
-				j.Step = store.StepOutputsWritten
-			}
-			return p.commit(ctx, j, "output "+o.Path+" written")
+	if size, ok := publishedEarlier(root, final, o.TempID); ok {
+		// Our reserved file, put in place before a crash or before its temporary name could
+		// be removed, but not recorded yet.
+		if err := removeTemp(root, temp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return transient("remove temporary file", err)
+		}
+		o.Written, o.Size = true, size
+		if allWritten(j.Outputs) {
+			j.Step = store.StepOutputsWritten
+		}
+		return p.commit(ctx, j, "output "+o.Path+" written")
+	}
+	if j.CopyOf != 0 {
+		if handled, err := p.copyOutput(ctx, root, j, i, temp); handled || err != nil {
+			return err
 		}
 	}
 	file, err := root.OpenFile(temp, os.O_CREATE|os.O_WRONLY, 0o644)
@@ -160,6 +178,9 @@ func (p *Pipeline) writeOutput(ctx context.Context, root *os.Root, f *Folder, j 
 	if err := file.Close(); err != nil {
 		return transient("close output", err)
 	}
+	if err := p.stillThere(f, "output folder", f.Output, root); err != nil {
+		return err // the share went away during the download: publish once it is back
+	}
 	if err := p.publish(ctx, root, j, temp, final); err != nil {
 		return err
 	}
@@ -183,7 +204,12 @@ func (p *Pipeline) publish(ctx context.Context, root *os.Root, j *store.Job, tem
 	rel := filepath.ToSlash(final)
 	appeared := attention(fmt.Sprintf("%s appeared in the output folder while it was being downloaded and was not written by mosaic-watch; move it away, then `mosaic-watch retry`", rel))
 	if _, err := root.Lstat(final); err == nil {
-		if !p.wroteBefore(ctx, j, rel) {
+		older, newer := p.versionsWrote(ctx, j, rel)
+		if newer != nil {
+			root.Remove(temp)
+			return supersededBy(newer, rel)
+		}
+		if !older {
 			return appeared
 		}
 		// An earlier version of this source's output: the new version replaces it.
@@ -197,7 +223,7 @@ func (p *Pipeline) publish(ctx context.Context, root *os.Root, j *store.Job, tem
 	err := root.Link(temp, final)
 	switch {
 	case err == nil:
-		if err := root.Remove(temp); err != nil {
+		if err := removeTemp(root, temp); err != nil {
 			return transient("remove temporary file", err)
 		}
 		return nil
@@ -215,9 +241,13 @@ func (p *Pipeline) publish(ctx context.Context, root *os.Root, j *store.Job, tem
 }
 
 // planOutput picks output i's name. Rule: <dir>/<stem><-k><ext>; when that name is taken by a
-// file mosait-watch did not write for this source (e.g. clip.mov and clip.mp4 side by side),
+// file mosaic-watch did not write for this source (e.g. clip.mov and clip.mp4 side by side),
 // the source's extension is kept in the name: <stem>.<srcext><-k><ext> (clip.mov.mp4). If that
 // is taken too, a person decides. A file the daemon did not write is never overwritten.
+//
+// Versions of one source share its names: a newer version replaces an older one's outputs (and
+// waits while the older one is still writing them), and an older version finishing late never
+// replaces a newer one's outputs.
 func (p *Pipeline) planOutput(ctx context.Context, root *os.Root, f *Folder, j *store.Job, i int) error {
 	namingMu.Lock()
 	defer namingMu.Unlock()
@@ -236,66 +266,141 @@ func (p *Pipeline) planOutput(ctx context.Context, root *os.Root, f *Folder, j *
 		if !safeRel(c) {
 			return permanent("output name would leave the output folder: "+c, nil)
 		}
-		if p.nameFree(ctx, root, j, c) {
-			if d := path.Dir(c); d != "." {
-				if err := root.MkdirAll(filepath.FromSlash(d), 0o755); err != nil {
-					return outputDirError(f.Output, err)
-				}
-			}
-			// Creating the temporary file reserves the name against other jobs.
-			t, err := root.OpenFile(tempName(filepath.FromSlash(c)), os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o644)
-			if err != nil {
-				if errors.Is(err, fs.ErrExist) {
-					continue
-				}
+		use, other := p.nameUse(ctx, root, j, c)
+		switch use {
+		case nameNewer:
+			return supersededBy(other, c)
+		case nameOlderBusy:
+			return deferUntil(p.now().Add(p.opts.Recheck), fmt.Sprintf("waiting for job %d, an earlier version of this file, to finish writing %s", other.ID, c))
+		case nameTaken:
+			continue
+		}
+		if d := path.Dir(c); d != "." {
+			if err := root.MkdirAll(filepath.FromSlash(d), 0o755); err != nil {
 				return outputDirError(f.Output, err)
 			}
-			if fi, err := t.Stat(); err == nil {
-				j.Outputs[i].TempID = fileIdentity(fi) // recognises our file after a crash mid-rename
-			}
-			t.Close()
-			j.Outputs[i].Path = c
-			return nil
 		}
+		// Creating the temporary file reserves the name against other jobs.
+		t, err := root.OpenFile(tempName(filepath.FromSlash(c)), os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o644)
+		if err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				continue
+			}
+			return outputDirError(f.Output, err)
+		}
+		j.Outputs[i].TempID = fileIdentity(t) // recognises our file once it is in place
+		t.Close()
+		j.Outputs[i].Path = c
+		return nil
 	}
 	return attention(fmt.Sprintf("output names %s and %s already exist in %s and were not written by mosaic-watch for this file; move them away, then `mosaic-watch retry`",
 		candidates[0], candidates[1], f.Output))
 }
 
-// nameFree reports whether c can be used: nothing is there, or mosaic-watch wrote it for an
-// earlier version of the same source file (a changed file replaces its outputs).
-func (p *Pipeline) nameFree(ctx context.Context, root *os.Root, j *store.Job, c string) bool {
-	if _, err := root.Lstat(tempName(filepath.FromSlash(c))); err == nil {
-		return false // another job is downloading to it
-	}
-	_, err := root.Lstat(filepath.FromSlash(c))
-	if errors.Is(err, fs.ErrNotExist) {
-		return true
-	}
-	if err != nil {
-		return false
-	}
-	return p.wroteBefore(ctx, j, c)
-}
+// nameUse says whether output name c can be used by job j.
+type nameUse int
 
-// wroteBefore reports whether another job for the same source path (an earlier version of the
-// file) recorded output c as written.
-func (p *Pipeline) wroteBefore(ctx context.Context, j *store.Job, c string) bool {
-	jobs, err := p.st.JobsAt(ctx, j.Folder, j.RelPath)
+const (
+	nameFree      nameUse = iota // nothing there, or an older version of this source wrote it
+	nameTaken                    // a file mosaic-watch did not write for this source
+	nameOlderBusy                // an older version of this source is still writing it
+	nameNewer                    // a newer version of this source wrote it or is writing it
+)
+
+// nameUse looks at c and at the other versions of j's source. An open version that planned c
+// is still writing it (downloading, or between putting it in place and recording that). A
+// temporary file left by a version that is closed now is taken over.
+func (p *Pipeline) nameUse(ctx context.Context, root *os.Root, j *store.Job, c string) (nameUse, *store.Job) {
+	versions, err := p.st.JobsAt(ctx, j.Folder, j.RelPath)
 	if err != nil {
-		return false
+		return nameTaken, nil
 	}
-	for _, other := range jobs {
+	temp := tempName(filepath.FromSlash(c))
+	_, terr := root.Lstat(temp)
+	tempThere := terr == nil
+	var olderWrote bool
+	var busy, stale *store.Job
+	for k := range versions {
+		other := &versions[k]
 		if other.ID == j.ID {
 			continue
 		}
 		for _, o := range other.Outputs {
-			if o.Path == c && o.Written {
-				return true
+			switch {
+			case o.Path != c:
+			case (o.Written || other.Status.Open()) && other.ID > j.ID:
+				return nameNewer, other
+			case o.Written:
+				olderWrote = true
+			case other.Status.Open():
+				busy = other
+			case tempThere:
+				stale = other
 			}
 		}
 	}
-	return false
+	if busy != nil {
+		return nameOlderBusy, busy
+	}
+	if tempThere {
+		if stale == nil {
+			return nameTaken, nil // another source's download, or a file that only looks like ours
+		}
+		if err := root.Remove(temp); err != nil { // left by a version that gave up: take it over
+			return nameTaken, nil
+		}
+	}
+	_, err = root.Lstat(filepath.FromSlash(c))
+	switch {
+	case errors.Is(err, fs.ErrNotExist), err == nil && olderWrote:
+		return nameFree, nil
+	}
+	return nameTaken, nil
+}
+
+// versionsWrote reports whether an older version of j's source recorded output c as written,
+// and which newer version did, if any.
+func (p *Pipeline) versionsWrote(ctx context.Context, j *store.Job, c string) (older bool, newer *store.Job) {
+	versions, err := p.st.JobsAt(ctx, j.Folder, j.RelPath)
+	if err != nil {
+		return false, nil
+	}
+	for k := range versions {
+		other := &versions[k]
+		for _, o := range other.Outputs {
+			if o.Path != c || !o.Written || other.ID == j.ID {
+				continue
+			}
+			if other.ID > j.ID {
+				return false, other
+			}
+			older = true
+		}
+	}
+	return older, nil
+}
+
+// supersededBy ends an older version's job whose output name belongs to a newer version.
+func supersededBy(newer *store.Job, c string) error {
+	return skip(fmt.Sprintf("superseded: job %d, a newer version of this file, writes %s; the outputs of this older version are not written", newer.ID, c))
+}
+
+// publishedEarlier reports whether final is the file reserved for this output (tempID is its
+// identity), already linked or renamed into place, and its size.
+func publishedEarlier(root *os.Root, final, tempID string) (int64, bool) {
+	if tempID == "" {
+		return 0, false
+	}
+	fi, err := root.Lstat(final)
+	if err != nil || !fi.Mode().IsRegular() {
+		return 0, false
+	}
+	f, err := root.Open(final)
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	return fi.Size(), fileIdentity(f) == tempID
 }
 
 func allWritten(outs []store.Output) bool {
@@ -359,50 +464,4 @@ func outputDirError(dir string, err error) error {
 		return transient("the output disk is full", err)
 	}
 	return transient("output folder "+dir, err)
-}
-
-// handleSource applies after_success / after_failure once the outputs are safe.
-func (p *Pipeline) handleSource(f *Folder, j *store.Job, action, moveTo string) (string, error) {
-	if action == "" || action == "keep" {
-		return "", nil
-	}
-	src := p.sourcePath(f, j)
-	fi, err := os.Stat(src)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "source was already gone", nil
-	}
-	if err != nil {
-		return "", transient("stat source", err)
-	}
-	if fi.Size() != j.Size || !fi.ModTime().Equal(j.ModTime) {
-		return "source changed since it was processed; left in place", nil
-	}
-	switch action {
-	case "delete":
-		if err := os.Remove(src); err != nil {
-			return "", transient("delete source", err)
-		}
-		return "source deleted", nil
-	case "move":
-		dst := filepath.Join(moveTo, filepath.FromSlash(j.RelPath))
-		if err := moveFile(src, dst); err != nil {
-			return "", transient("move source to "+moveTo, err)
-		}
-		return "source moved to " + dst, nil
-	}
-	return "", permanent("unknown source action "+action, nil)
-}
-
-// handleFailedSource applies after_failure: move for a job that failed for good.
-func (p *Pipeline) handleFailedSource(_ context.Context, j *store.Job) {
-	f, ok := p.folders[j.Folder]
-	if !ok || f.AfterFailure != "move" {
-		return
-	}
-	note, err := p.handleSource(f, j, f.AfterFailure, f.AfterFailureMoveTo)
-	if err != nil {
-		p.log.Error("move failed source", "job", j.ID, "path", j.RelPath, "err", err)
-		return
-	}
-	j.Note = note
 }

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -33,7 +32,9 @@ type Folder struct {
 	AfterSuccessMoveTo string
 	AfterFailure       string // keep | move
 	AfterFailureMoveTo string
-	MaxFileSize        int64 // 0 = no local limit
+	MaxFileSize        int64  // 0 = no local limit
+	OnSourceChange     string // finish (default) | cancel: a source replaced or deleted during its run
+	MaxRunsPerDay      int    // run starts of this folder in any 24 hours; 0 = no limit
 }
 
 // Limits bounds the work in flight.
@@ -62,6 +63,8 @@ const (
 	DefaultUploads        = 2
 	DefaultActiveRuns     = 8
 	DefaultDownloads      = 2
+	DefaultRecheck        = 5 * time.Second
+	DefaultMaxRetryAfter  = 10 * time.Minute
 )
 
 // Options configures a Pipeline.
@@ -79,9 +82,12 @@ type Options struct {
 	PollInterval time.Duration    // run status polling (default 10s)
 	CallbackURL  string           // passed as callback_url on run starts when set
 	Limits       Limits
-	Retry        Retry
-	Lease        time.Duration // job lease, renewed by a heartbeat (default 60s)
-	AuthRecheck  time.Duration // how often a rejected API key is re-checked (default 30s)
+	// MaxRunsPerDay bounds the run starts of all folders in any 24 hours (0 = no limit); jobs
+	// over it wait until the window frees. Folder.MaxRunsPerDay bounds one folder.
+	MaxRunsPerDay int
+	Retry         Retry
+	Lease         time.Duration // job lease, renewed by a heartbeat (default 60s)
+	AuthRecheck   time.Duration // how often a rejected API key is re-checked (default 30s)
 	// ReconcileAfter is how long after a lost run start an empty run listing is trusted to mean
 	// "no run was created" (default 2m): Mosaic may create a run after its gateway timed out.
 	ReconcileAfter time.Duration
@@ -89,6 +95,13 @@ type Options struct {
 	Observer       Observer      // measurements for metrics; nil = none
 	Logger         *slog.Logger
 	Now            func() time.Time
+	// Recheck is how often every folder is checked (present, still mounted) and how long a job
+	// waits before it looks again at an output name another version of its file is writing
+	// (default 5s).
+	Recheck time.Duration
+	// MaxRetryAfter caps the pause a Retry-After answer can impose (default 10m): one proxy
+	// answering "Retry-After: 86400" must not stop all work for a day.
+	MaxRetryAfter time.Duration
 }
 
 // File is a finished file reported by the watcher.
@@ -99,24 +112,44 @@ type File struct {
 	Size    int64
 	ModTime time.Time
 	FileID  string
+	// Hold, when set, records the file as waiting with this reason instead of starting it
+	// (a backlog held for approval); ResumeWaiting lifts it.
+	Hold string
 }
 
 // Pipeline is the daemon's job engine. New validates; Run works until its context ends.
 type Pipeline struct {
-	opts    Options
-	log     *slog.Logger
-	st      store.Store
-	api     *mosaic.Client
-	folders map[string]*Folder
-	now     func() time.Time
+	opts Options
+	log  *slog.Logger
+	st   store.Store
+	api  *mosaic.Client
+	now  func() time.Time
+
+	// folders is the configuration's folder set by input; SetFolders replaces it. A removed
+	// folder moves to retired, so that runs already started are followed to their outputs.
+	foldersMu sync.RWMutex
+	folders   map[string]*Folder
+	retired   map[string]*Folder
+
+	budget     *runBudget
+	budgetWake chan struct{}
+
+	// places are every input, output and move_to folder of the configured and retired folders,
+	// by path; a reload adds places and never removes one (a retired folder's run still writes).
+	placesMu   sync.RWMutex
+	places     map[string]*place
+	unprepared []string // the places New registered, made ready by Run
+	health     health
 
 	gate     *gate
 	stages   []*stage
 	byStep   map[store.Step]*stage
 	pollWake chan struct{}
 
-	agentMu       sync.Mutex
-	settledAgents map[string]bool // agents with no job left in "starting run" outside a worker
+	agentMu sync.Mutex
+	agents  map[string]*agentState
+
+	started time.Time // when Run began: an earlier daemon's run start cannot have lasted longer
 
 	pollMu  sync.Mutex
 	polling map[int64]struct{} // runs claimed by this poll round (Shared), kept leased by the heartbeat
@@ -151,6 +184,8 @@ func New(opts Options) (*Pipeline, error) {
 	setDefault(&opts.AuthRecheck, 30*time.Second)
 	setDefault(&opts.ReconcileAfter, DefaultReconcileAfter)
 	setDefault(&opts.ClaimEvery, time.Second)
+	setDefault(&opts.Recheck, DefaultRecheck)
+	setDefault(&opts.MaxRetryAfter, DefaultMaxRetryAfter)
 	setDefault(&opts.Retry.Base, DefaultRetryBase)
 	setDefault(&opts.Retry.Max, DefaultRetryMax)
 	setDefaultInt(&opts.Retry.MaxAttempts, DefaultRetryAttempts)
@@ -172,30 +207,26 @@ func New(opts Options) (*Pipeline, error) {
 		opts.Observer = nopObserver{}
 	}
 	p := &Pipeline{
-		opts:          opts,
-		log:           opts.Logger,
-		st:            opts.Store,
-		api:           opts.Client,
-		folders:       make(map[string]*Folder),
-		now:           opts.Now,
-		pollWake:      make(chan struct{}, 1),
-		settledAgents: make(map[string]bool),
-		polling:       make(map[int64]struct{}),
-		progress:      make(map[int64]Progress),
+		opts:       opts,
+		log:        opts.Logger,
+		st:         opts.Store,
+		api:        opts.Client,
+		retired:    make(map[string]*Folder),
+		places:     make(map[string]*place),
+		now:        opts.Now,
+		budgetWake: make(chan struct{}, 1),
+		pollWake:   make(chan struct{}, 1),
+		agents:     make(map[string]*agentState),
+		progress:   make(map[int64]Progress),
+		polling:    make(map[int64]struct{}),
 	}
-	for i := range opts.Folders {
-		f := &opts.Folders[i]
-		if !filepath.IsAbs(f.Input) || !filepath.IsAbs(f.Output) {
-			return nil, fmt.Errorf("pipeline: folder %q: input and output must be absolute", f.Name)
-		}
-		if f.AgentID == "" {
-			return nil, fmt.Errorf("pipeline: folder %q: no agent id", f.Name)
-		}
-		if _, dup := p.folders[f.Input]; dup {
-			return nil, fmt.Errorf("pipeline: input %s configured twice", f.Input)
-		}
-		p.folders[f.Input] = f
+	folders, err := folderSet(opts.Folders)
+	if err != nil {
+		return nil, err
 	}
+	p.folders = folders
+	p.budget = newRunBudget(opts.MaxRunsPerDay, folders)
+	p.unprepared = p.addPlaces(folders)
 	p.gate = newGate(p.now)
 	p.buildStages()
 	return p, nil
@@ -216,6 +247,7 @@ func setDefaultInt(n *int, v int) {
 // Run works until ctx ends. On return every in-flight step has stopped at a safe point: jobs
 // resume from their last committed step at the next start.
 func (p *Pipeline) Run(ctx context.Context) error {
+	p.started = p.now()
 	if n, err := p.st.ReleaseOwner(ctx, p.opts.Owner); err != nil {
 		return fmt.Errorf("take back unfinished jobs: %w", err)
 	} else if n > 0 {
@@ -224,17 +256,25 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if err := p.countActiveRuns(ctx); err != nil {
 		return err
 	}
+	if err := p.preparePlaces(p.unprepared); err != nil {
+		return err
+	}
+	p.checkHealth()
+	if err := p.loadRunStarts(ctx); err != nil {
+		return err
+	}
 	p.cleanStaleTemps(ctx)
+	p.resumeReturnedFolders(ctx)
 
 	var wg sync.WaitGroup
 	for _, s := range p.stages {
-		wg.Add(1)
-		go func() { defer wg.Done(); s.loop(ctx) }()
+		wg.Go(func() { s.loop(ctx) })
 	}
-	wg.Add(3)
-	go func() { defer wg.Done(); p.pollLoop(ctx) }()
-	go func() { defer wg.Done(); p.heartbeatLoop(ctx) }()
-	go func() { defer wg.Done(); p.authLoop(ctx) }()
+	wg.Go(func() { p.healthLoop(ctx) })
+	wg.Go(func() { p.budgetLoop(ctx) })
+	wg.Go(func() { p.pollLoop(ctx) })
+	wg.Go(func() { p.heartbeatLoop(ctx) })
+	wg.Go(func() { p.authLoop(ctx) })
 	wg.Wait()
 	return nil
 }
@@ -261,21 +301,31 @@ func (p *Pipeline) FileReady(ctx context.Context, f File) error {
 }
 
 // FilesReady is FileReady for a burst of files, recorded in one database write.
+// A file of a folder that is not configured (removed by a reload) is left alone: the folder
+// takes no new files, and its watcher finds the file again if the folder comes back.
 func (p *Pipeline) FilesReady(ctx context.Context, files []File) error {
-	ns := make([]store.NewJob, len(files))
-	for i, f := range files {
-		folder, ok := p.folders[f.Folder]
+	ns := make([]store.NewJob, 0, len(files))
+	for _, f := range files {
+		folder, ok := p.folder(f.Folder)
 		if !ok {
-			return fmt.Errorf("file %s: folder %s is not configured", f.Path, f.Folder)
+			p.log.Debug("file of a folder no longer configured; left alone", "folder", f.Folder, "path", f.Rel)
+			continue
 		}
-		ns[i] = store.NewJob{
+		n := store.NewJob{
 			Folder: f.Folder, RelPath: f.Rel, Size: f.Size, ModTime: f.ModTime,
 			FileID: f.FileID, AgentID: folder.AgentID,
 		}
+		if f.Hold != "" {
+			n.Status, n.Reason = store.StatusWaiting, f.Hold
+		}
+		ns = append(ns, n)
+	}
+	if len(ns) == 0 {
+		return nil
 	}
 	jobs, created, err := p.st.AddJobs(ctx, ns, p.now())
 	if err != nil {
-		return fmt.Errorf("record %d found file(s): %w", len(files), err)
+		return fmt.Errorf("record %d found file(s): %w", len(ns), err)
 	}
 	added := false
 	for i, job := range jobs {
@@ -283,7 +333,11 @@ func (p *Pipeline) FilesReady(ctx context.Context, files []File) error {
 			continue
 		}
 		added = true
-		p.log.Info("new file", "job", job.ID, "folder", p.folders[job.Folder].Name, "path", job.RelPath, "size", job.Size)
+		if job.Status == store.StatusWaiting {
+			p.log.Info("new file, held", "job", job.ID, "folder", p.folderName(&job), "path", job.RelPath, "size", job.Size, "reason", job.LastError)
+		} else {
+			p.log.Info("new file", "job", job.ID, "folder", p.folderName(&job), "path", job.RelPath, "size", job.Size)
+		}
 		p.retireIncomplete(ctx, job)
 	}
 	if added {
@@ -295,9 +349,9 @@ func (p *Pipeline) FilesReady(ctx context.Context, files []File) error {
 // FileIncomplete records a file that never became ready (still being written, no moov box,
 // unreadable, empty) so that status shows it; it is not uploaded.
 func (p *Pipeline) FileIncomplete(ctx context.Context, f File, reason string) error {
-	folder, ok := p.folders[f.Folder]
+	folder, ok := p.folder(f.Folder)
 	if !ok {
-		return fmt.Errorf("file %s: folder %s is not configured", f.Path, f.Folder)
+		return nil // the folder was removed: it takes no new files
 	}
 	job, created, err := p.st.AddJob(ctx, store.NewJob{
 		Folder: f.Folder, RelPath: f.Rel, Size: f.Size, ModTime: f.ModTime,
@@ -366,23 +420,3 @@ func (p *Pipeline) WakePoller() {
 
 // Paused reports why work is paused, or "" when it is not.
 func (p *Pipeline) Paused() string { return p.gate.reason() }
-
-func (p *Pipeline) folderOf(j *store.Job) (*Folder, error) {
-	f, ok := p.folders[j.Folder]
-	if !ok {
-		return nil, attention(fmt.Sprintf("folder %s is no longer in the configuration", j.Folder))
-	}
-	return f, nil
-}
-
-// folderName names a job's folder for logs and metrics.
-func (p *Pipeline) folderName(j *store.Job) string {
-	if f, ok := p.folders[j.Folder]; ok {
-		return f.Name
-	}
-	return j.Folder
-}
-
-func (p *Pipeline) sourcePath(f *Folder, j *store.Job) string {
-	return filepath.Join(f.Input, filepath.FromSlash(j.RelPath))
-}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -27,6 +28,7 @@ type harness struct {
 	client *mosaic.Client
 	p      *pipeline.Pipeline
 	folder pipeline.Folder
+	now    func() time.Time
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -37,6 +39,9 @@ type harnessOpts struct {
 	folder  func(*pipeline.Folder)
 	options func(*pipeline.Options)
 	noStart bool
+	// now, when set, is the one clock of the fake, the client and the pipeline (a test that
+	// moves time moves it for all three).
+	now func() time.Time
 }
 
 func newHarness(t *testing.T, ho harnessOpts) *harness {
@@ -44,7 +49,7 @@ func newHarness(t *testing.T, ho harnessOpts) *harness {
 	if len(ho.agents) == 0 {
 		ho.agents = []mosaictest.AgentSpec{{Name: "default"}}
 	}
-	fo := mosaictest.Options{Agents: ho.agents, BasePath: "/api"}
+	fo := mosaictest.Options{Agents: ho.agents, BasePath: "/api", Now: ho.now}
 	if ho.fake != nil {
 		ho.fake(&fo)
 	}
@@ -59,11 +64,11 @@ func newHarness(t *testing.T, ho harnessOpts) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	client, err := mosaic.New(mosaic.Options{BaseURL: fake.URL(), APIKey: mosaictest.DefaultAPIKey, RetryBaseDelay: 5 * time.Millisecond, MaxRetries: 2})
+	client, err := mosaic.New(mosaic.Options{BaseURL: fake.URL(), APIKey: mosaictest.DefaultAPIKey, RetryBaseDelay: 5 * time.Millisecond, MaxRetries: 2, Now: ho.now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, fake: fake, st: st, client: client}
+	h := &harness{t: t, fake: fake, st: st, client: client, now: ho.now}
 	h.folder = pipeline.Folder{
 		Name: "in", Input: filepath.Join(dir, "in"), Output: filepath.Join(dir, "out"), AgentID: fake.AgentIDs()[0],
 	}
@@ -90,9 +95,11 @@ func (h *harness) start(tweak func(*pipeline.Options)) {
 		ClaimEvery:     20 * time.Millisecond,
 		AuthRecheck:    50 * time.Millisecond,
 		ReconcileAfter: 300 * time.Millisecond,
+		Recheck:        50 * time.Millisecond,
 		Lease:          3 * time.Second,
 		Retry:          pipeline.Retry{Base: 10 * time.Millisecond, Max: 100 * time.Millisecond, MaxAttempts: 6},
 		Logger:         slog.New(slog.NewTextHandler(testWriter{h.t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now:            h.now,
 	}
 	if tweak != nil {
 		tweak(&opts)
@@ -164,7 +171,7 @@ func (h *harness) fileOf(rel string) pipeline.File {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return pipeline.File{Folder: h.folder.Input, Path: p, Rel: rel, Size: fi.Size(), ModTime: fi.ModTime(), FileID: "x"}
+	return pipeline.File{Folder: h.folder.Input, Path: p, Rel: rel, Size: fi.Size(), ModTime: fi.ModTime(), FileID: pipeline.FileIdentity(p)}
 }
 
 // waitClosed waits until the newest job at rel is no longer open and returns it.
@@ -319,6 +326,8 @@ func TestChangedFileIsProcessedAgainAndReplacesItsOutput(t *testing.T) {
 	}
 }
 
+// A renamed (or moved) processed file is a copy: its new mirror path gets the outputs, without
+// a run.
 func TestRenamedProcessedFileIsNotRunAgain(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	src := video("rename me")
@@ -331,9 +340,10 @@ func TestRenamedProcessedFileIsNotRunAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	j := h.waitClosed("new name.mov")
-	if j.Status != store.StatusSkipped || !strings.Contains(j.Note, "same content") {
-		t.Fatalf("want skipped as same content, got %s %q", j.Status, j.Note)
+	if j.Status != store.StatusDone || !strings.Contains(j.Note, "outputs from job") {
+		t.Fatalf("want done with the outputs of the first job, got %s %q", j.Status, j.Note)
 	}
+	h.checkOutputs(h.folder.AgentID, src, "new name.mp4")
 	if n := h.runsFor(src); n != 1 {
 		t.Fatalf("%d runs for one content", n)
 	}
@@ -364,6 +374,16 @@ func TestLostRunStartResponseIsAdoptedNotRerun(t *testing.T) {
 }
 
 func TestCrashDuringRunStartIsReconciled(t *testing.T) {
+	for _, c := range []struct{ legacy, sent bool }{{false, true}, {true, true}, {false, false}} {
+		t.Run(fmt.Sprintf("legacy=%v,sent=%v", c.legacy, c.sent), func(t *testing.T) { testCrashDuringRunStart(t, c.legacy, c.sent) })
+	}
+}
+
+// testCrashDuringRunStart: legacy is a job left by a version that recorded no window in
+// Mosaic's clock; sent says whether the request reached Mosaic before the crash. If it did not,
+// the restart concludes so after reconcile_after from its own start, not from a bound of the
+// request's timeout (the waits below are shorter than that timeout).
+func testCrashDuringRunStart(t *testing.T, legacy, sent bool) {
 	h := newHarness(t, harnessOpts{options: func(o *pipeline.Options) {}})
 	h.stop()
 	// A run the previous process started just before it died, with the job left in
@@ -387,11 +407,16 @@ func TestCrashDuringRunStartIsReconciled(t *testing.T) {
 	}
 	job.ContentHash, job.VideoID, job.UploadAPI = sha(src), target.VideoID, string(mosaic.UploadsAPI)
 	job.Step, job.RunStartAt = store.StepStartingRun, time.Now()
+	if !legacy {
+		job.RunWindowFrom = h.client.ServerTime(job.RunStartAt).Add(-time.Second)
+	}
 	if err := h.st.Save(ctx, &job, "simulated crash"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.client.RunAgent(ctx, h.folder.AgentID, mosaic.RunRequest{VideoIDs: []string{target.VideoID}}); err != nil {
-		t.Fatal(err)
+	if sent {
+		if _, err := h.client.RunAgent(ctx, h.folder.AgentID, mosaic.RunRequest{VideoIDs: []string{target.VideoID}}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	h.start(nil)
 	j := h.waitClosed("crash.mp4")
@@ -459,7 +484,7 @@ func TestRunOutcomes(t *testing.T) {
 	}
 }
 
-func TestRetryRerunsAFailedRunOnRequest(t *testing.T) {
+func TestNewRunOnRequest(t *testing.T) {
 	h := newHarness(t, harnessOpts{agents: []mosaictest.AgentSpec{{Outcome: mosaictest.OutcomeFailed}}})
 	src := video("retry me")
 	h.drop("r.mp4", src)
@@ -467,7 +492,7 @@ func TestRetryRerunsAFailedRunOnRequest(t *testing.T) {
 	if j.Status != store.StatusFailed {
 		t.Fatalf("status %s", j.Status)
 	}
-	if _, err := pipeline.PrepareRetry(&j, time.Now()); err != nil {
+	if _, err := pipeline.PrepareNewRun(&j, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.st.Save(context.Background(), &j, "retry"); err != nil {
@@ -702,28 +727,49 @@ func TestFileAppearingDuringDownloadIsNotOverwritten(t *testing.T) {
 
 func TestRetryKeepsWhatARunAlreadyDid(t *testing.T) {
 	cases := []struct {
-		step      store.Step
-		runStatus string
-		wantStep  store.Step
-		newRun    bool
+		step       store.Step
+		runStatus  string
+		wantStep   store.Step
+		wantStatus string // the run status after the retry
+		newRun     bool   // PrepareRetry refuses: only PrepareNewRun can
 	}{
-		{store.StepRunFinished, "partial_complete", store.StepRunFinished, false},
-		{store.StepRunFinished, "completed", store.StepRunFinished, false},
-		{store.StepRunStarted, "running", store.StepRunStarted, false},
-		{store.StepRunStarted, "failed", store.StepFinalized, true},
-		{store.StepRunStarted, pipeline.RunNeedsCredits, store.StepRunStarted, false},
-		{store.StepRunStarted, pipeline.RunNotFound, store.StepFinalized, true},
-		{store.StepStartingRun, "", store.StepFinalized, true},
-		{store.StepSettled, "", store.StepSettled, false},
+		{store.StepRunFinished, "partial_complete", store.StepRunFinished, "partial_complete", false},
+		{store.StepRunFinished, "completed", store.StepRunFinished, "completed", false},
+		{store.StepRunStarted, "running", store.StepRunStarted, "running", false},
+		{store.StepRunStarted, "failed", store.StepRunStarted, pipeline.RunResumeRequested, false},
+		{store.StepRunStarted, "cancelled", store.StepRunStarted, pipeline.RunResumeRequested, false},
+		{store.StepRunStarted, pipeline.RunNeedsCredits, store.StepRunStarted, pipeline.RunResumeRequested, false},
+		{store.StepRunStarted, pipeline.RunNotFound, store.StepFinalized, "", true},
+		{store.StepStartingRun, pipeline.RunStartLost, store.StepFinalized, "", true},
+		{store.StepSettled, "", store.StepSettled, "", false},
 	}
 	for _, c := range cases {
-		j := store.Job{ID: 1, Status: store.StatusFailed, Step: c.step, RunID: "r", RunStatus: c.runStatus, Outputs: []store.Output{{Path: "a.mp4"}}}
-		if _, err := pipeline.PrepareRetry(&j, time.Now()); err != nil {
+		fresh := func() store.Job {
+			return store.Job{ID: 1, Status: store.StatusFailed, Step: c.step, RunID: "r", VideoID: "v", RunStatus: c.runStatus, Outputs: []store.Output{{Path: "a.mp4"}}}
+		}
+		j := fresh()
+		if pipeline.NeedsNewRun(&j) != c.newRun {
+			t.Errorf("%s/%s: NeedsNewRun = %v", c.step, c.runStatus, !c.newRun)
+		}
+		_, err := pipeline.PrepareRetry(&j, time.Now())
+		if c.newRun {
+			if !errors.Is(err, pipeline.ErrNeedsNewRun) {
+				t.Errorf("%s/%s: PrepareRetry = %v, want ErrNeedsNewRun", c.step, c.runStatus, err)
+			}
+			j = fresh()
+			_, err = pipeline.PrepareNewRun(&j, time.Now())
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
-		if j.Step != c.wantStep || (j.RunID == "") != c.newRun || j.Status != store.StatusActive {
-			t.Errorf("%s/%s: step %s, run %q; want step %s, new run %v", c.step, c.runStatus, j.Step, j.RunID, c.wantStep, c.newRun)
+		if j.Step != c.wantStep || j.RunStatus != c.wantStatus || (j.RunID == "") != c.newRun || j.Status != store.StatusActive {
+			t.Errorf("%s/%s: step %s, run %q status %q; want step %s status %q, new run %v", c.step, c.runStatus, j.Step, j.RunID, j.RunStatus, c.wantStep, c.wantStatus, c.newRun)
 		}
+	}
+	// A copy (never uploaded) asked for a new run goes back to the upload.
+	cp := store.Job{ID: 2, Status: store.StatusFailed, Step: store.StepRunFinished, RunID: "r", CopyOf: 1}
+	if _, err := pipeline.PrepareNewRun(&cp, time.Now()); err != nil || cp.Step != store.StepSettled || cp.CopyOf != 0 {
+		t.Errorf("copy: %v, step %s, copy of %d", err, cp.Step, cp.CopyOf)
 	}
 	open := store.Job{Status: store.StatusActive}
 	if _, err := pipeline.PrepareRetry(&open, time.Now()); err == nil {

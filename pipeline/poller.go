@@ -52,10 +52,12 @@ func (p *Pipeline) pollOnce(ctx context.Context) {
 		}
 	}
 	// Resynchronize the in-memory count of active runs: the runs being followed plus the starts
-	// in flight.
-	p.runsMu.Lock()
-	p.activeRuns = len(jobs) + len(p.byStep[store.StepStartingRun].inflightIDs())
-	p.runsMu.Unlock()
+	// not settled yet (their runs may be running).
+	if starting, err := p.st.OpenAtStep(ctx, store.StepStartingRun); err == nil {
+		p.runsMu.Lock()
+		p.activeRuns = len(jobs) + len(starting)
+		p.runsMu.Unlock()
+	}
 	now := p.now()
 	sem := make(chan struct{}, pollConcurrency)
 	var wg sync.WaitGroup
@@ -118,8 +120,15 @@ func (p *Pipeline) polledIDs() []int64 {
 // pollJob fetches one run's status and, at a terminal status, records the result.
 func (p *Pipeline) pollJob(ctx context.Context, j *store.Job) error {
 	if j.RunStatus == RunResumeRequested {
-		if err := p.resume(ctx, j); err != nil {
-			return err
+		// The next poll follows the resumed run: asked at once, Mosaic might still report the
+		// status it had before the resume.
+		return p.resume(ctx, j)
+	}
+	if f, ok := p.folder(j.Folder); ok && f.OnSourceChange == SourceChangeCancel {
+		if why := p.sourceGone(f, j); why != "" {
+			if done, err := p.cancelForSource(ctx, j, why); done || err != nil {
+				return err
+			}
 		}
 	}
 	run, err := p.api.GetRun(ctx, j.RunID)
@@ -136,6 +145,9 @@ func (p *Pipeline) pollJob(ctx context.Context, j *store.Job) error {
 			p.addActiveRuns(-1)
 			return p.needsCredits(ctx, j, run)
 		}
+		if j.RunStatus == RunCancelRequested {
+			msg = "cancel requested; " + msg
+		}
 		if msg != j.RunMessage || j.Attempts > 0 || j.Status != store.StatusActive {
 			// A good answer ends a streak of poll errors: only consecutive failures count.
 			j.RunMessage, j.Attempts, j.Status = msg, 0, store.StatusActive
@@ -145,6 +157,7 @@ func (p *Pipeline) pollJob(ctx context.Context, j *store.Job) error {
 	}
 	p.addActiveRuns(-1)
 	p.opts.Observer.RunEnded(p.folderName(j), run.Status, p.now().Sub(j.RunStartAt))
+	cancelRequested := run.Status == mosaic.StatusCancelled && p.cancelledOnRequest(ctx, j)
 	j.RunStatus = run.Status
 	j.RunMessage = msg
 	j.Attempts = 0
@@ -153,8 +166,11 @@ func (p *Pipeline) pollJob(ctx context.Context, j *store.Job) error {
 		return p.needsCredits(ctx, j, run)
 	case run.Status == mosaic.StatusFailed || run.Status == mosaic.StatusCancelled:
 		j.Status = store.StatusFailed
-		j.LastError = fmt.Sprintf("the Mosaic run %s %s: %s (not re-run automatically, since a run costs credits; `mosaic-watch retry` runs it again)",
+		j.LastError = fmt.Sprintf("the Mosaic run %s %s: %s (not resumed automatically, since that can cost credits; `mosaic-watch retry` resumes it)",
 			j.RunID, run.Status, runErrorText(run))
+		if cancelRequested {
+			j.LastError = fmt.Sprintf("the Mosaic run %s was cancelled on request (`mosaic-watch cancel`); `mosaic-watch retry` resumes it", j.RunID)
+		}
 		p.log.Error("run failed", "job", j.ID, "path", j.RelPath, "run", j.RunID, "status", run.Status, "reason", runErrorText(run))
 		p.handleFailedSource(ctx, j)
 		return p.commit(ctx, j, j.LastError)
@@ -180,21 +196,24 @@ func (p *Pipeline) pollJob(ctx context.Context, j *store.Job) error {
 const (
 	RunNeedsCredits    = "needs_credits"    // blocked for credits
 	RunNotFound        = "not_found"        // Mosaic no longer knows the run
-	RunResumeRequested = "resume_requested" // a person added credits and asked to go on
+	RunResumeRequested = "resume_requested" // a person asked to go on (credits added, or a retry)
+	RunCancelRequested = "cancel_requested" // a person cancelled the run (CancelRun)
 )
 
-// resume asks Mosaic to go on with a run that was blocked for credits: the nodes it finished
-// are kept, where a new run would bill them again.
+// resume asks Mosaic to go on with a failed, cancelled or credit-blocked run: the nodes it
+// finished are kept, where a new run would bill them again.
 func (p *Pipeline) resume(ctx context.Context, j *store.Job) error {
 	err := p.api.ResumeRun(ctx, j.RunID)
 	if mosaic.IsNotFound(err) {
 		j.RunStatus = RunNotFound
 		return attention(fmt.Sprintf("Mosaic does not know run %s any more; `mosaic-watch retry` starts a new run", j.RunID))
 	}
-	if err != nil && !mosaic.IsConflict(err) { // a conflict: the run is not blocked any more
+	if err != nil && !mosaic.IsConflict(err) { // a conflict: the run is not failed or cancelled any more
 		return err
 	}
 	j.RunStatus = mosaic.StatusRunning
+	j.Status, j.Attempts = store.StatusActive, 0
+	j.NextAttemptAt = p.now().Add(p.opts.PollInterval)
 	return p.commit(ctx, j, "asked Mosaic to resume run "+j.RunID)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +25,7 @@ type stage struct {
 
 	mu       sync.Mutex
 	inflight map[int64]struct{}
+	parked   map[int64]store.Job // waiting for a degraded folder, still leased to us
 }
 
 func (p *Pipeline) buildStages() {
@@ -39,6 +41,7 @@ func (p *Pipeline) buildStages() {
 		s.p = p
 		s.wakeCh = make(chan struct{}, 1)
 		s.inflight = make(map[int64]struct{})
+		s.parked = make(map[int64]store.Job)
 		for _, st := range s.steps {
 			p.byStep[st] = s
 		}
@@ -89,14 +92,19 @@ func (s *stage) loop(ctx context.Context) {
 	defer tick.Stop()
 	for {
 		if n := s.free(); n > 0 && s.p.gate.open() {
-			jobs, err := s.p.st.Claim(ctx, s.p.opts.Owner, s.steps, s.p.now(), s.p.opts.Lease, n)
-			if err != nil && ctx.Err() == nil {
-				s.p.log.Error("claim jobs", "stage", s.name, "err", err)
+			jobs := s.unpark(n)
+			if n -= len(jobs); n > 0 {
+				claimed, err := s.p.st.Claim(ctx, s.p.opts.Owner, s.steps, s.p.now(), s.p.opts.Lease, n)
+				if err != nil && ctx.Err() == nil {
+					s.p.log.Error("claim jobs", "stage", s.name, "err", err)
+				}
+				jobs = append(jobs, claimed...)
 			}
 			for _, j := range jobs {
 				s.mu.Lock()
 				_, busy := s.inflight[j.ID]
 				s.inflight[j.ID] = struct{}{}
+				delete(s.parked, j.ID) // claimed again after its lease lapsed: the claim is newer
 				s.mu.Unlock()
 				if busy {
 					continue // its lease lapsed (a clock jump, a stalled heartbeat) while we work on it
@@ -128,6 +136,10 @@ func (s *stage) work(ctx context.Context, j store.Job) {
 	for j.Status.Open() && s.owns(j.Step) {
 		before := j.Step
 		err := s.step(ctx, &j)
+		if why, ok := waitingFor(err); ok && ctx.Err() == nil {
+			s.park(ctx, j, why)
+			return
+		}
 		if err != nil {
 			s.p.fail(ctx, &j, err)
 			return
@@ -137,6 +149,64 @@ func (s *stage) work(ctx context.Context, j store.Job) {
 			return
 		}
 	}
+}
+
+// waitNote starts the note of a job that waits for its folder.
+const waitNote = "waiting for the folder to come back: "
+
+// park sets a job aside until its folder is back. It keeps its lease (the heartbeat renews
+// it) and frees its worker slot; the stage takes it up again once the folder's health check
+// passes. One history line records the wait, however long it lasts: nothing is written while
+// it waits.
+func (s *stage) park(ctx context.Context, j store.Job, why string) {
+	if note := waitNote + why; j.Note != note {
+		j.Note = note
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+		err := s.p.st.Save(wctx, &j, note)
+		cancel()
+		if errors.Is(err, store.ErrLost) {
+			return // another worker has it now
+		}
+		if err != nil {
+			s.p.log.Warn("record that a job waits for its folder", "job", j.ID, "err", err)
+		}
+	}
+	s.mu.Lock()
+	s.parked[j.ID] = j
+	s.mu.Unlock()
+}
+
+// unpark takes up to n parked jobs whose folder is healthy again.
+func (s *stage) unpark(n int) []store.Job {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []store.Job
+	for id, j := range s.parked {
+		if len(out) == n {
+			break
+		}
+		if s.p.health.reason(j.Folder) != "" {
+			continue
+		}
+		delete(s.parked, id)
+		if strings.HasPrefix(j.Note, waitNote) {
+			j.Note = ""
+		}
+		j.LeaseUntil = s.p.now().Add(s.p.opts.Lease) // as renewed by the heartbeat meanwhile
+		out = append(out, j)
+	}
+	return out
+}
+
+// heldIDs lists the jobs this stage holds leases for: in flight and parked.
+func (s *stage) heldIDs() []int64 {
+	ids := s.inflightIDs()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id := range s.parked {
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 // commit saves a job after a step. When the job leaves the current stage (or closes) its lease
@@ -196,7 +266,7 @@ func (p *Pipeline) heartbeatLoop(ctx context.Context) {
 		}
 		ids := p.polledIDs()
 		for _, s := range p.stages {
-			ids = append(ids, s.inflightIDs()...)
+			ids = append(ids, s.heldIDs()...)
 		}
 		if len(ids) == 0 {
 			continue

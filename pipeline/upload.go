@@ -4,35 +4,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"hash"
 	"io"
-	"io/fs"
-	"os"
 	"path"
 	"time"
 
 	"github.com/mosaic-watch/mosaic-watch/mosaic"
 	"github.com/mosaic-watch/mosaic-watch/store"
 )
-
-// checkSource verifies that the source file is still the version the job was created for.
-// A changed file is a new job (the watcher reports it once it settles again); a vanished file
-// has nothing left to do.
-func (p *Pipeline) checkSource(j *store.Job, src string) (os.FileInfo, error) {
-	fi, err := os.Stat(src)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, skip("the source file disappeared before it was uploaded")
-	}
-	if err != nil {
-		return nil, transient("stat source", err)
-	}
-	if fi.Size() != j.Size || !fi.ModTime().Equal(j.ModTime) {
-		return nil, skip("the source file changed; the new version is handled as a new job once it settles")
-	}
-	return fi, nil
-}
 
 // stepHash takes the content hash that identifies the file, and recognises content that was
 // already processed in this folder (a renamed or moved file) so it is not run again.
@@ -41,9 +21,16 @@ func (p *Pipeline) stepHash(ctx context.Context, j *store.Job) error {
 	if err != nil {
 		return err
 	}
-	src := p.sourcePath(f, j)
-	if _, err := p.checkSource(j, src); err != nil {
+	if err := p.folderReady(f); err != nil {
 		return err
+	}
+	if j.CopyOf != 0 && j.ContentHash != "" {
+		// Hashed already: waiting for the job with the same content.
+		if err := p.followOriginal(ctx, f, j); err != nil || j.CopyOf != 0 {
+			return err
+		}
+		j.Step = store.StepSettled
+		return p.commit(ctx, j, "the job with the same content did not finish as a reusable run; processing this file on its own")
 	}
 	if j.Size == 0 {
 		return permanent("the file is empty", nil)
@@ -51,9 +38,9 @@ func (p *Pipeline) stepHash(ctx context.Context, j *store.Job) error {
 	if f.MaxFileSize > 0 && j.Size > f.MaxFileSize {
 		return permanent(fmt.Sprintf("the file is %s, larger than this folder's limit of %s", FormatBytes(j.Size), FormatBytes(f.MaxFileSize)), nil)
 	}
-	file, err := os.Open(src)
+	file, _, err := p.openSource(f, j)
 	if err != nil {
-		return openError(err)
+		return err
 	}
 	defer file.Close()
 	head := make([]byte, 64)
@@ -74,14 +61,13 @@ func (p *Pipeline) stepHash(ctx context.Context, j *store.Job) error {
 		}
 		return transient("hash source", err)
 	}
-	if _, err := p.checkSource(j, src); err != nil {
+	if err := p.recheckSource(f, j, file); err != nil {
 		return err
 	}
 	j.ContentHash = hex.EncodeToString(h.Sum(nil))
-	if prev, err := p.st.FindByContent(ctx, j.Folder, j.ContentHash, j.ID); err != nil {
-		return transient("look up content", err)
-	} else if prev != nil {
-		return skip(fmt.Sprintf("same content as job %d (%s), which is %s; not run again", prev.ID, prev.RelPath, prev.Status))
+	// Content already processed (or being processed) in this folder is not run again.
+	if err := p.matchContent(ctx, f, j); err != nil || j.CopyOf != 0 {
+		return err
 	}
 	j.Step = store.StepSettled
 	j.Attempts = 0
@@ -98,13 +84,12 @@ func (p *Pipeline) stepUpload(ctx context.Context, j *store.Job) error {
 	if err != nil {
 		return err
 	}
-	src := p.sourcePath(f, j)
-	if _, err := p.checkSource(j, src); err != nil {
+	if err := p.folderReady(f); err != nil {
 		return err
 	}
-	file, err := os.Open(src)
+	file, _, err := p.openSource(f, j)
 	if err != nil {
-		return openError(err)
+		return err
 	}
 	defer file.Close()
 
@@ -137,12 +122,12 @@ func (p *Pipeline) stepUpload(ctx context.Context, j *store.Job) error {
 		p.setProgress(j.ID, Progress{Phase: "uploading", Done: sent, Total: total})
 	})
 	if err != nil {
-		if _, serr := p.checkSource(j, src); serr != nil {
+		if serr := p.recheckSource(f, j, file); serr != nil {
 			return serr
 		}
 		return err
 	}
-	if _, err := p.checkSource(j, src); err != nil {
+	if err := p.recheckSource(f, j, file); err != nil {
 		return err
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != j.ContentHash {
@@ -173,16 +158,6 @@ func (p *Pipeline) stepFinalize(ctx context.Context, j *store.Job) error {
 	j.Step = store.StepFinalized
 	j.Attempts = 0
 	return p.commit(ctx, j, "upload finalized")
-}
-
-func openError(err error) error {
-	if errors.Is(err, fs.ErrPermission) {
-		return attention("cannot read the source file: permission denied (check the daemon user's access)")
-	}
-	if errors.Is(err, fs.ErrNotExist) {
-		return skip("the source file disappeared before it was uploaded")
-	}
-	return transient("open source", err)
 }
 
 type progressReader struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -114,14 +115,16 @@ const (
 	exportJobsSQL   = "SELECT " + jobColumns + " FROM jobs WHERE id > ? ORDER BY id LIMIT ?"
 	exportEventsSQL = "SELECT id, job_id, at, step, status, message FROM events WHERE job_id > ? AND job_id <= ? ORDER BY id"
 	exportMetaSQL   = "SELECT key, value FROM meta"
-	importJobSQL    = "INSERT INTO jobs (" + jobColumns + ", open) VALUES (" +
-		"?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	importEventSQL = "INSERT INTO events (id, job_id, at, step, status, message) VALUES (?, ?, ?, ?, ?, ?)"
 	importMetaSQL  = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 )
 
-// importColumns are the columns of importJobSQL, for PostgreSQL's COPY.
-var importColumns = append(splitColumns(jobColumns), "open")
+var (
+	// importColumns are the columns of importJobSQL, for PostgreSQL's COPY.
+	importColumns = append(splitColumns(jobColumns), "open")
+	importJobSQL  = "INSERT INTO jobs (" + jobColumns + ", open) VALUES (?" +
+		strings.Repeat(", ?", len(importColumns)-1) + ")"
+)
 
 // jobRow is j as the values of importJobSQL.
 func jobRow(j Job) ([]any, error) {
@@ -132,7 +135,8 @@ func jobRow(j Job) ([]any, error) {
 	return []any{j.ID, j.Folder, j.RelPath, j.Size, toNanos(j.ModTime), j.FileID, j.AgentID, j.ContentHash,
 		string(j.Step), string(j.Status), j.Attempts, toMillis(j.NextAttemptAt), j.LastError, j.Note, j.UploadAPI,
 		j.VideoID, j.RunID, toMillis(j.RunStartAt), j.RunStatus, j.RunMessage, outputs, j.Owner,
-		toMillis(j.LeaseUntil), toMillis(j.CreatedAt), toMillis(j.UpdatedAt), openFlag(j.Status)}, nil
+		toMillis(j.LeaseUntil), toMillis(j.CreatedAt), toMillis(j.UpdatedAt), toMillis(j.RunWindowFrom),
+		toMillis(j.RunWindowTo), j.RunParams, j.CopyOf, openFlag(j.Status)}, nil
 }
 
 func eventRow(e Event) []any {

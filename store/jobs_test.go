@@ -84,6 +84,10 @@ func fullJob(j Job) Job {
 	j.VideoID = "vid-1"
 	j.RunID = "run-1"
 	j.RunStartAt = t0.Add(-time.Minute)
+	j.RunWindowFrom = t0.Add(-3*time.Minute - 1500*time.Millisecond)
+	j.RunWindowTo = t0.Add(-3*time.Minute + 700*time.Millisecond)
+	j.RunParams = "sha256:0f1e"
+	j.CopyOf = 41
 	j.RunStatus = "running"
 	j.RunMessage = "2/3 nodes"
 	j.Outputs = []Output{
@@ -255,6 +259,10 @@ func (su suite) TestFindByContent(t *testing.T) {
 	active := setup("active.mov", "f", StatusActive, h)
 	if got, _ := s.FindByContent(ctx, "f", h, 0); got == nil || got.ID != active.ID {
 		t.Fatalf("FindByContent = %+v; want active %d", got, active.ID)
+	}
+	waiting := setup("waiting.mov", "f", StatusWaiting, h) // will run once its hold is lifted
+	if got, _ := s.FindByContent(ctx, "f", h, 0); got == nil || got.ID != waiting.ID {
+		t.Fatalf("FindByContent = %+v; want waiting %d", got, waiting.ID)
 	}
 	// Unsettled jobs all have the empty hash; they are never duplicates of each other.
 	mustAdd(t, s, newJob("f", "unsettled.mov"), t0)
@@ -502,5 +510,95 @@ func (su suite) TestReopenOnlyAnUnchangedClosedJob(t *testing.T) {
 	}
 	if got := mustGet(t, s, j.ID); got.Status != StatusActive || got.Step != StepFound {
 		t.Fatalf("job after the stale Reopen: %s at %s", got.Status, got.Step)
+	}
+}
+
+// A skipped job (a file that vanished while its share was away) can be asked to run again.
+func (su suite) TestReopenSkippedJob(t *testing.T) {
+	s := su.openTest(t)
+	ctx := testCtx(t)
+	j := mustAdd(t, s, newJob("/in", "s.mov"), t0)
+	j.Status, j.Note = StatusSkipped, "the source file disappeared"
+	mustSave(t, s, &j, "skipped")
+	got := *mustGet(t, s, j.ID)
+	got.Status, got.Note = StatusActive, ""
+	if err := s.Reopen(ctx, &got, "retry"); err != nil {
+		t.Fatalf("Reopen of a skipped job = %v", err)
+	}
+	if g := mustGet(t, s, j.ID); g.Status != StatusActive {
+		t.Fatalf("status %s after Reopen", g.Status)
+	}
+}
+
+func (su suite) TestSaveIfUnchanged(t *testing.T) {
+	s := su.openTest(t)
+	ctx := testCtx(t)
+	clock := t0
+	s.setClock(func() time.Time { return clock })
+	j := mustAdd(t, s, newJob("/in", "c.mov"), t0)
+	read := *mustGet(t, s, j.ID)
+
+	// The daemon writes the job after the command line read it.
+	daemon := *mustGet(t, s, j.ID)
+	daemon.Step = StepRunFinished
+	clock = clock.Add(time.Second)
+	mustSave(t, s, &daemon, "run finished")
+
+	read.RunStatus = "cancel_requested"
+	if err := s.SaveIfUnchanged(ctx, &read, "cancel"); !errors.Is(err, ErrChanged) {
+		t.Fatalf("stale SaveIfUnchanged = %v, want ErrChanged", err)
+	}
+	fresh := *mustGet(t, s, j.ID)
+	if fresh.Step != StepRunFinished {
+		t.Fatalf("the daemon's write was lost: %s", fresh.Step)
+	}
+	fresh.RunStatus = "cancel_requested"
+	clock = clock.Add(time.Second)
+	if err := s.SaveIfUnchanged(ctx, &fresh, "cancel"); err != nil {
+		t.Fatalf("SaveIfUnchanged of a fresh read = %v", err)
+	}
+	if got := mustGet(t, s, j.ID); got.RunStatus != "cancel_requested" || got.Step != StepRunFinished {
+		t.Fatalf("after SaveIfUnchanged: %+v", got)
+	}
+}
+
+func (su suite) TestWaitingIsNotClaimedAndReopens(t *testing.T) {
+	s := su.openTest(t)
+	ctx := testCtx(t)
+	n := newJob("/in", "held.mov")
+	n.Status, n.Reason = StatusWaiting, "waiting for approval"
+	j, created, err := s.AddJob(ctx, n, t0)
+	if err != nil || !created || j.Status != StatusWaiting || j.LastError != n.Reason {
+		t.Fatalf("AddJob waiting = %+v, %v, %v", j, created, err)
+	}
+	if got, _ := s.Claim(ctx, "w", nil, t0.Add(time.Hour), time.Minute, 10); len(got) != 0 {
+		t.Fatalf("a waiting job was claimed: %v", ids(got))
+	}
+	held := *mustGet(t, s, j.ID)
+	held.Status, held.LastError, held.NextAttemptAt = StatusActive, "", t0
+	if err := s.Reopen(ctx, &held, "approved"); err != nil {
+		t.Fatalf("Reopen of a waiting job = %v", err)
+	}
+	if got, _ := s.Claim(ctx, "w", nil, t0.Add(time.Hour), time.Minute, 10); len(got) != 1 {
+		t.Fatalf("the approved job was not claimable: %v", ids(got))
+	}
+}
+
+func (su suite) TestRunsStartedSince(t *testing.T) {
+	s := su.openTest(t)
+	ctx := testCtx(t)
+	jobs := addN(t, s, 4)
+	for i, at := range []time.Time{t0.Add(-25 * time.Hour), t0.Add(-2 * time.Hour), t0.Add(-time.Hour), {}} {
+		j := jobs[i]
+		j.RunStartAt = at
+		mustSave(t, s, &j, "start")
+	}
+	got, err := s.RunsStartedSince(ctx, t0.Add(-24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || !got[0].At.Equal(t0.Add(-2*time.Hour)) || !got[1].At.Equal(t0.Add(-time.Hour)) ||
+		got[0].Folder != "f" {
+		t.Fatalf("RunsStartedSince = %+v", got)
 	}
 }

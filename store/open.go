@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -58,6 +60,9 @@ func Open(ctx context.Context, path string, opts Options) (*SQLite, error) {
 			return nil, fmt.Errorf("open store %s read-only: %w", abs, err)
 		}
 	} else {
+		if err := makePrivate(abs, log); err != nil {
+			return nil, fmt.Errorf("open store %s: %w", abs, err)
+		}
 		if err := s.openWriter(ctx); err != nil {
 			return nil, err
 		}
@@ -76,6 +81,36 @@ func Open(ctx context.Context, path string, opts Options) (*SQLite, error) {
 		}
 	}
 	return s, nil
+}
+
+// makePrivate creates the database file readable by its owner only, before SQLite opens it: it
+// holds signed output URLs. SQLite gives the -wal and -shm files it creates the database's mode.
+// Files an older version created 0644 are narrowed.
+func makePrivate(path string, log *slog.Logger) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		return f.Close() // an empty file is an empty SQLite database
+	}
+	if !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	if runtime.GOOS == "windows" {
+		return nil // permission bits mean little there; the state folder's ACL decides
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if err != nil || fi.Mode().Perm()&0o077 == 0 {
+			continue
+		}
+		if err := os.Chmod(p, fi.Mode().Perm()&0o600); err != nil {
+			// Not ours to change (another owner): say so, but do not refuse to start.
+			log.Warn("store: the database can be read by other users and its mode cannot be changed",
+				"path", p, "mode", fi.Mode().Perm().String(), "err", err)
+			continue
+		}
+		log.Info("store: made the database readable by its owner only", "path", p, "was", fi.Mode().Perm().String())
+	}
+	return nil
 }
 
 func (s *SQLite) openWriter(ctx context.Context) error {

@@ -253,3 +253,27 @@ func (s *Postgres) Instances(ctx context.Context, now time.Time) ([]Instance, er
 	attachHeld(out, held)
 	return out, nil
 }
+
+// RunsStartedSince lists run starts at or after since, oldest first (a scan of the jobs, as in
+// SQLite: the daemon calls it at start, the CLI for status and plan).
+func (s *Postgres) RunsStartedSince(ctx context.Context, since time.Time) ([]RunStart, error) {
+	rows, err := s.pool.Query(ctx, rebind(runsStartedSinceSQL), toMillis(since))
+	if err != nil {
+		return nil, fmt.Errorf("list run starts: %w", err)
+	}
+	defer rows.Close()
+	var out []RunStart
+	for rows.Next() {
+		var rs RunStart
+		var at int64
+		if err := rows.Scan(&rs.Folder, &at); err != nil {
+			return nil, fmt.Errorf("list run starts: %w", err)
+		}
+		rs.At = fromMillis(at)
+		out = append(out, rs)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list run starts: %w", err)
+	}
+	return out, nil
+}

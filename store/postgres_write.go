@@ -127,24 +127,34 @@ func (s *Postgres) insertJob(ctx context.Context, tx pgx.Tx, n NewJob, ms int64)
 	return job, false, nil
 }
 
-// pgSaveJob updates a job and appends its event in one statement: one round trip. $21 is the
-// event message; cond may add conditions with $22 and on.
+// pgSaveJob updates a job and appends its event in one statement: one round trip. $25 is the
+// event message; cond may add conditions with $26 and on.
 func pgSaveJob(cond string) string {
 	return `WITH u AS (
 	UPDATE jobs SET agent_id = $1, content_hash = $2, step = $3, status = $4, open = $5, attempts = $6,
 		next_attempt_at = $7, last_error = $8, note = $9, upload_api = $10, video_id = $11, run_id = $12,
 		run_start_at = $13, run_status = $14, run_message = $15, outputs = $16, owner = $17, lease_until = $18,
-		updated_at = $19
-	WHERE id = $20 AND (owner = $17 OR owner = '')` + cond + `
+		updated_at = $19, run_window_from = $20, run_window_to = $21, run_params = $22, copy_of = $23
+	WHERE id = $24 AND (owner = $17 OR owner = '')` + cond + `
 	RETURNING id, step, status
 )
-INSERT INTO events (job_id, at, step, status, message) SELECT id, $19, step, status, $21 FROM u`
+INSERT INTO events (job_id, at, step, status, message) SELECT id, $19, step, status, $25 FROM u`
 }
 
-var (
-	pgSaveSQL   = pgSaveJob("")
-	pgReopenSQL = pgSaveJob(" AND status IN ('failed', 'attention') AND updated_at = $22")
+// saveKind picks the condition of a save: plain, Reopen's or SaveIfUnchanged's.
+type saveKind int
+
+const (
+	savePlain saveKind = iota
+	saveReopen
+	saveUnchanged
 )
+
+var pgSaveSQL = map[saveKind]string{
+	savePlain:     pgSaveJob(""),
+	saveReopen:    pgSaveJob(" AND status IN ('failed', 'attention', 'skipped', 'waiting') AND updated_at = $26"),
+	saveUnchanged: pgSaveJob(" AND updated_at = $26"),
+}
 
 // Save writes the mutable fields of job and one history event atomically. The commit is as
 // durable as the server's synchronous_commit makes it (on by default).
@@ -152,12 +162,12 @@ func (s *Postgres) Save(ctx context.Context, job *Job, msg string) error {
 	if s.readOnly {
 		return ErrReadOnly
 	}
-	return s.saveNow(ctx, job, msg, false)
+	return s.saveNow(ctx, job, msg, savePlain)
 }
 
 // saveNow is save in a transaction of its own.
-func (s *Postgres) saveNow(ctx context.Context, job *Job, msg string, reopen bool) error {
-	ms, err := s.save(ctx, s.pool, job, msg, reopen)
+func (s *Postgres) saveNow(ctx context.Context, job *Job, msg string, kind saveKind) error {
+	ms, err := s.save(ctx, s.pool, job, msg, kind)
 	if err != nil {
 		return err
 	}
@@ -180,7 +190,7 @@ func (s *Postgres) SaveDurable(ctx context.Context, job *Job, msg string) error 
 	if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = on"); err != nil {
 		return fmt.Errorf("save job %d durably: %w", job.ID, err)
 	}
-	ms, err := s.save(ctx, tx, job, msg, false)
+	ms, err := s.save(ctx, tx, job, msg, savePlain)
 	if err != nil {
 		return err
 	}
@@ -191,16 +201,26 @@ func (s *Postgres) SaveDurable(ctx context.Context, job *Job, msg string) error 
 	return nil
 }
 
-// Reopen saves a job read while failed or needing attention, only if it is still unchanged.
+// Reopen saves a job read while failed, skipped, needing attention or waiting, only if it still
+// is and is unchanged since it was read, else ErrChanged.
 func (s *Postgres) Reopen(ctx context.Context, job *Job, msg string) error {
 	if s.readOnly {
 		return ErrReadOnly
 	}
-	return s.saveNow(ctx, job, msg, true)
+	return s.saveNow(ctx, job, msg, saveReopen)
 }
 
-// save runs the update of Save (or Reopen) on db and returns the UpdatedAt it wrote.
-func (s *Postgres) save(ctx context.Context, db pgExecer, job *Job, msg string, reopen bool) (int64, error) {
+// SaveIfUnchanged saves job only if it has not changed since it was read (its UpdatedAt), else
+// ErrChanged.
+func (s *Postgres) SaveIfUnchanged(ctx context.Context, job *Job, msg string) error {
+	if s.readOnly {
+		return ErrReadOnly
+	}
+	return s.saveNow(ctx, job, msg, saveUnchanged)
+}
+
+// save runs the update of Save (Reopen, SaveIfUnchanged) on db and returns the UpdatedAt it wrote.
+func (s *Postgres) save(ctx context.Context, db pgExecer, job *Job, msg string, kind saveKind) (int64, error) {
 	outputs, err := encodeOutputs(job.Outputs)
 	if err != nil {
 		return 0, fmt.Errorf("save job %d: %w", job.ID, err)
@@ -209,12 +229,12 @@ func (s *Postgres) save(ctx context.Context, db pgExecer, job *Job, msg string, 
 	args := []any{job.AgentID, job.ContentHash, string(job.Step), string(job.Status),
 		openFlag(job.Status), job.Attempts, toMillis(job.NextAttemptAt), job.LastError, job.Note, job.UploadAPI,
 		job.VideoID, job.RunID, toMillis(job.RunStartAt), job.RunStatus, job.RunMessage, outputs, job.Owner,
-		toMillis(job.LeaseUntil), ms, job.ID, msg}
-	q := pgSaveSQL
-	if reopen {
-		q = pgReopenSQL
+		toMillis(job.LeaseUntil), ms, toMillis(job.RunWindowFrom), toMillis(job.RunWindowTo), job.RunParams, job.CopyOf,
+		job.ID, msg}
+	if kind != savePlain {
 		args = append(args, toMillis(job.UpdatedAt))
 	}
+	q := pgSaveSQL[kind]
 	tag, err := db.Exec(ctx, q, args...)
 	if err != nil {
 		return 0, fmt.Errorf("save job %d: %w", job.ID, err)
@@ -229,7 +249,7 @@ func (s *Postgres) save(ctx context.Context, db pgExecer, job *Job, msg string, 
 		return 0, fmt.Errorf("save job %d: %w", job.ID, ErrNotFound)
 	case err != nil:
 		return 0, fmt.Errorf("save job %d: %w", job.ID, err)
-	case reopen:
+	case kind != savePlain:
 		return 0, fmt.Errorf("save job %d: %w", job.ID, ErrChanged)
 	}
 	return 0, fmt.Errorf("save job %d as %q (held by %q): %w", job.ID, job.Owner, owner, ErrLost)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Reads use the read-only pool r: they never wait for a writer (WAL) and see committed data only.
@@ -14,7 +15,7 @@ const (
 	getJobSQL        = "SELECT " + jobColumns + " FROM jobs WHERE id = ?"
 	jobsAtSQL        = "SELECT " + jobColumns + " FROM jobs WHERE folder = ? AND rel_path = ? ORDER BY id DESC"
 	findByContentSQL = "SELECT " + jobColumns + " FROM jobs WHERE folder = ? AND content_hash = ? AND id <> ?" +
-		" AND status IN ('active', 'retrying', 'done') ORDER BY id DESC LIMIT 1"
+		" AND status IN ('active', 'retrying', 'waiting', 'done') ORDER BY id DESC LIMIT 1"
 	runIDTakenSQL = "SELECT 1 FROM jobs WHERE run_id = ? LIMIT 1"
 	openAtStepSQL = "SELECT " + jobColumns + " FROM jobs WHERE open = 1 AND step = ? ORDER BY next_attempt_at, id"
 	historySQL    = "SELECT id, job_id, at, step, status, message FROM events WHERE job_id = ? ORDER BY id"
@@ -238,4 +239,30 @@ func (s *SQLite) queryJobs(ctx context.Context, query string, cached bool, args 
 		jobs = append(jobs, j)
 	}
 	return jobs, rows.Err()
+}
+
+const runsStartedSinceSQL = "SELECT folder, run_start_at FROM jobs WHERE run_start_at >= ? AND run_start_at > 0 ORDER BY run_start_at, id"
+
+// RunsStartedSince lists run starts at or after since, oldest first. It reads every job row
+// once (no index on run_start_at): the daemon calls it at start, the CLI for status and plan.
+func (s *SQLite) RunsStartedSince(ctx context.Context, since time.Time) ([]RunStart, error) {
+	rows, err := s.r.QueryContext(ctx, runsStartedSinceSQL, toMillis(since))
+	if err != nil {
+		return nil, fmt.Errorf("list run starts: %w", err)
+	}
+	defer rows.Close()
+	var out []RunStart
+	for rows.Next() {
+		var rs RunStart
+		var at int64
+		if err := rows.Scan(&rs.Folder, &at); err != nil {
+			return nil, fmt.Errorf("list run starts: %w", err)
+		}
+		rs.At = fromMillis(at)
+		out = append(out, rs)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list run starts: %w", err)
+	}
+	return out, nil
 }

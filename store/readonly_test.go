@@ -2,6 +2,9 @@ package store
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -72,5 +75,36 @@ func (su suite) TestReadOnlyWhileWriterOpen(t *testing.T) {
 	mustAdd(t, w, newJob("f", "c.mov"), t0)
 	if err := ro.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The database holds signed output URLs: it and its WAL files are for the daemon's user only.
+func TestDatabaseIsPrivate(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("permission bits do not apply on Windows")
+	}
+	old := syscallUmask(0o022)
+	t.Cleanup(func() { syscallUmask(old) })
+	path := tempDB(t)
+	s := openSQLiteAt(t, path, Options{})
+	mustAdd(t, s, newJob("f", "a.mov"), t0)
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := fi.Mode().Perm(); perm != 0o600 {
+			t.Errorf("%s is %v, want -rw-------", filepath.Base(p), perm)
+		}
+	}
+	s.Close()
+
+	// A database an older version left world-readable is narrowed at the next start.
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		os.Chmod(p, 0o644)
+	}
+	openSQLiteAt(t, path, Options{})
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("existing database: %v %v, want -rw-------", fi.Mode().Perm(), err)
 	}
 }

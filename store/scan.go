@@ -10,7 +10,8 @@ import (
 // jobColumns is the column list every job SELECT uses, in scanJob order.
 const jobColumns = `id, folder, rel_path, size, mtime_ns, file_id, agent_id, content_hash, step, status,
 	attempts, next_attempt_at, last_error, note, upload_api, video_id, run_id, run_start_at, run_status,
-	run_message, outputs, owner, lease_until, created_at, updated_at`
+	run_message, outputs, owner, lease_until, created_at, updated_at, run_window_from, run_window_to, run_params,
+	copy_of`
 
 // splitColumns returns the names of a column list like jobColumns.
 func splitColumns(columns string) []string {
@@ -34,11 +35,12 @@ type scanner interface{ Scan(dest ...any) error }
 
 func scanJob(sc scanner) (Job, error) {
 	var j Job
-	var mtimeNS, next, runStart, lease, created, updated int64
+	var mtimeNS, next, runStart, lease, created, updated, winFrom, winTo int64
 	var outputs string
 	err := sc.Scan(&j.ID, &j.Folder, &j.RelPath, &j.Size, &mtimeNS, &j.FileID, &j.AgentID, &j.ContentHash,
 		&j.Step, &j.Status, &j.Attempts, &next, &j.LastError, &j.Note, &j.UploadAPI, &j.VideoID, &j.RunID,
-		&runStart, &j.RunStatus, &j.RunMessage, &outputs, &j.Owner, &lease, &created, &updated)
+		&runStart, &j.RunStatus, &j.RunMessage, &outputs, &j.Owner, &lease, &created, &updated,
+		&winFrom, &winTo, &j.RunParams, &j.CopyOf)
 	if err != nil {
 		return Job{}, err
 	}
@@ -48,6 +50,8 @@ func scanJob(sc scanner) (Job, error) {
 	j.LeaseUntil = fromMillis(lease)
 	j.CreatedAt = fromMillis(created)
 	j.UpdatedAt = fromMillis(updated)
+	j.RunWindowFrom = fromMillis(winFrom)
+	j.RunWindowTo = fromMillis(winTo)
 	if j.Outputs, err = decodeOutputs(outputs); err != nil {
 		return Job{}, fmt.Errorf("job %d: %w", j.ID, err)
 	}

@@ -39,6 +39,10 @@ const (
 	StatusFailed    Status = "failed"    // permanent; LastError says why
 	StatusDone      Status = "done"
 	StatusSkipped   Status = "skipped" // superseded by a newer version of the file, vanished, or duplicate content (Note says which)
+	// StatusWaiting is held on purpose until something outside the job changes, LastError says
+	// what: a person's approval, the daily run limit, its folder coming back into the
+	// configuration. It is not claimed; whoever lifts the hold makes it active again.
+	StatusWaiting Status = "waiting"
 )
 
 // Open reports whether a job with this status still has work to do (active or retrying).
@@ -78,7 +82,13 @@ type Job struct {
 	UploadAPI     string
 	VideoID       string
 	RunID         string
-	RunStartAt    time.Time // when the run start was attempted (reconciliation window)
+	RunStartAt    time.Time // when the run start was attempted (this machine's clock)
+	// RunWindowFrom and RunWindowTo bound, in Mosaic's clock, when a run created by the last
+	// start attempt was stamped (started_at); RunWindowTo is zero while the answer is awaited.
+	RunWindowFrom time.Time
+	RunWindowTo   time.Time
+	RunParams     string // fingerprint of the agent and run parameters of the run (see pipeline)
+	CopyOf        int64  // the job whose outputs this job reuses instead of running; 0 = none
 	RunStatus     string
 	RunMessage    string
 	Outputs       []Output // JSON column
@@ -105,6 +115,12 @@ type NewJob struct {
 	FileID, AgentID string
 	Status          Status // "" => StatusActive; else the job starts in this status (e.g. StatusAttention)
 	Reason          string // stored as LastError (and in the "found" event) when Status is set
+}
+
+// RunStart is one run start: its job's folder and when it was attempted.
+type RunStart struct {
+	Folder string
+	At     time.Time
 }
 
 // Filter selects jobs for List.
@@ -136,7 +152,7 @@ type Store interface {
 	// JobsAt lists all jobs for (folder, rel) newest first.
 	JobsAt(ctx context.Context, folder, rel string) ([]Job, error)
 	// FindByContent returns the newest job in folder with this content hash, other than exceptID,
-	// whose status is done or open (not failed/skipped/attention), or nil.
+	// whose status is done, open or waiting (not failed/skipped/attention), or nil.
 	FindByContent(ctx context.Context, folder, hash string, exceptID int64) (*Job, error)
 	// RunIDTaken reports whether any job holds runID.
 	RunIDTaken(ctx context.Context, runID string) (bool, error)
@@ -155,9 +171,14 @@ type Store interface {
 	// sets UpdatedAt) and appends one history event (job.Step, job.Status, msg) in one IMMEDIATE
 	// transaction. It fails with ErrLost unless the stored owner equals job.Owner or is empty.
 	Save(ctx context.Context, job *Job, msg string) error
-	// Reopen is Save for a job read while failed or needing attention (a retry request): it
-	// writes only if the job still is and is unchanged since it was read, else ErrChanged.
+	// Reopen is Save for a job read while failed, skipped, needing attention or waiting (a retry,
+	// an approval): it writes only if the job still is and is unchanged since it was read, else
+	// ErrChanged.
 	Reopen(ctx context.Context, job *Job, msg string) error
+	// SaveIfUnchanged is Save only if the job has not changed since it was read (its
+	// UpdatedAt), else ErrChanged: for writes from outside the daemon, such as a cancel
+	// requested from the command line while the daemon follows the job.
+	SaveIfUnchanged(ctx context.Context, job *Job, msg string) error
 	// SaveDurable is Save whose commit is on stable storage when it returns (synchronous=FULL for that
 	// commit, or an explicit checkpoint/sync). Used right before a run start.
 	SaveDurable(ctx context.Context, job *Job, msg string) error
@@ -168,6 +189,9 @@ type Store interface {
 	CountsByFolder(ctx context.Context) (map[string]map[Status]int, error)
 	// OpenAtStep lists open jobs at step (the poller uses StepRunStarted), oldest NextAttemptAt first.
 	OpenAtStep(ctx context.Context, step Step) ([]Job, error)
+	// RunsStartedSince lists the run starts recorded at or after since (jobs whose RunStartAt is
+	// set), oldest first: the daily run limit counts them.
+	RunsStartedSince(ctx context.Context, since time.Time) ([]RunStart, error)
 	GetMeta(ctx context.Context, key string) (string, error) // "" if unset
 	SetMeta(ctx context.Context, key, value string) error
 

@@ -127,7 +127,8 @@ func (s *SQLite) insertJob(ctx context.Context, tx *sql.Tx, n NewJob, ms int64) 
 
 const saveJobSQL = `UPDATE jobs SET agent_id = ?, content_hash = ?, step = ?, status = ?, open = ?, attempts = ?,
 	next_attempt_at = ?, last_error = ?, note = ?, upload_api = ?, video_id = ?, run_id = ?, run_start_at = ?,
-	run_status = ?, run_message = ?, outputs = ?, owner = ?, lease_until = ?, updated_at = ?
+	run_status = ?, run_message = ?, outputs = ?, owner = ?, lease_until = ?, updated_at = ?,
+	run_window_from = ?, run_window_to = ?, run_params = ?, copy_of = ?
 WHERE id = ? AND (owner = ? OR owner = '')`
 
 // Save writes the mutable fields of job and one history event in one IMMEDIATE transaction.
@@ -190,16 +191,28 @@ func (s *SQLite) save(ctx context.Context, db txBeginner, job *Job, msg string) 
 }
 
 // reopenCondition keeps Reopen from overwriting a job that changed since it was read.
-const reopenCondition = " AND status IN ('failed', 'attention') AND updated_at = ?"
+const reopenCondition = " AND status IN ('failed', 'attention', 'skipped', 'waiting') AND updated_at = ?"
 
-// Reopen saves a job read while it was failed or needing attention, only if it still is and has
-// not changed since (its UpdatedAt): two retries at once, or a retry racing with the daemon,
-// cannot undo each other's work. A changed job gives ErrChanged.
+// Reopen saves a job read while it was failed, skipped, needing attention or waiting, only if it
+// still is and has not changed since (its UpdatedAt): two retries at once, or a retry (an approval)
+// racing with the daemon, cannot undo each other's work. A changed job gives ErrChanged.
 func (s *SQLite) Reopen(ctx context.Context, job *Job, msg string) error {
 	if s.w == nil {
 		return ErrReadOnly
 	}
 	return s.saveWhere(ctx, s.w, job, msg, reopenCondition)
+}
+
+// unchangedCondition keeps SaveIfUnchanged from overwriting a job written since it was read.
+const unchangedCondition = " AND updated_at = ?"
+
+// SaveIfUnchanged saves job only if it has not changed since it was read (its UpdatedAt), else
+// ErrChanged.
+func (s *SQLite) SaveIfUnchanged(ctx context.Context, job *Job, msg string) error {
+	if s.w == nil {
+		return ErrReadOnly
+	}
+	return s.saveWhere(ctx, s.w, job, msg, unchangedCondition)
 }
 
 func (s *SQLite) saveWhere(ctx context.Context, db txBeginner, job *Job, msg, cond string) error {
@@ -221,7 +234,8 @@ func (s *SQLite) saveWhere(ctx context.Context, db txBeginner, job *Job, msg, co
 	args := []any{job.AgentID, job.ContentHash, job.Step, job.Status,
 		openFlag(job.Status), job.Attempts, toMillis(job.NextAttemptAt), job.LastError, job.Note, job.UploadAPI,
 		job.VideoID, job.RunID, toMillis(job.RunStartAt), job.RunStatus, job.RunMessage, outputs, job.Owner,
-		toMillis(job.LeaseUntil), ms, job.ID, job.Owner}
+		toMillis(job.LeaseUntil), ms, toMillis(job.RunWindowFrom), toMillis(job.RunWindowTo), job.RunParams, job.CopyOf,
+		job.ID, job.Owner}
 	if cond != "" {
 		args = append(args, toMillis(job.UpdatedAt))
 	}

@@ -2,6 +2,7 @@ package watcher
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -281,22 +282,14 @@ func TestSymlinkLoopAndEscapes(t *testing.T) {
 		outside := filepath.Join(base, "outside")
 		writeFile(t, filepath.Join(outside, "secret.mp4"), validMP4(5))
 		writeFile(t, filepath.Join(root, "loop", "real.mp4"), validMP4(5))
-		if err := os.Symlink("..", filepath.Join(root, "loop", "parent")); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink(outside, filepath.Join(root, "escape")); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink(filepath.Join(outside, "secret.mp4"), filepath.Join(root, "link.mp4")); err != nil {
-			t.Fatal(err)
-		}
+		symlink(t, "..", filepath.Join(root, "loop", "parent"))
+		symlink(t, outside, filepath.Join(root, "escape"))
+		symlink(t, filepath.Join(outside, "secret.mp4"), filepath.Join(root, "link.mp4"))
 		h := startOn(t, root, outside, mode)
 		start := time.Now()
 		h.waitKind(Ready, "loop/real.mp4")
 		// a symlink created while watching is skipped too
-		if err := os.Symlink(outside, filepath.Join(root, "loop", "later")); err != nil {
-			t.Fatal(err)
-		}
+		symlink(t, outside, filepath.Join(root, "loop", "later"))
 		h.quiesce(start)
 		h.noMore(func(e Event) bool { return e.Kind != Health && e.Rel != "loop/real.mp4" }, testSettle)
 	})
@@ -428,9 +421,7 @@ func TestRootGivenAsSymlink(t *testing.T) {
 		real := filepath.Join(base, "real")
 		writeFile(t, filepath.Join(real, "before.mp4"), validMP4(1))
 		link := filepath.Join(base, "link")
-		if err := os.Symlink(real, link); err != nil {
-			t.Fatal(err)
-		}
+		symlink(t, real, link)
 		h := startOn(t, link, base, mode)
 		if e := h.waitKind(Ready, "before.mp4"); e.Path != filepath.Join(link, "before.mp4") {
 			t.Fatalf("path %q", e.Path)
@@ -438,4 +429,36 @@ func TestRootGivenAsSymlink(t *testing.T) {
 		writeFile(t, filepath.Join(real, "sub", "after.mp4"), validMP4(2))
 		h.waitKind(Ready, "sub/after.mp4")
 	})
+}
+
+// Reported states of files that went away are forgotten after a while: with after_success
+// move or delete every processed file vanishes, and the memory must not grow with them.
+func TestPastReadyIsPruned(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	root, outer := filepath.Join(base, "in"), filepath.Join(base, "outside")
+	os.MkdirAll(root, 0o755)
+	os.MkdirAll(outer, 0o755)
+	h := startTweaked(t, root, outer, ModePoll, func(w *Watcher) { w.pastReadyTTL = time.Second })
+	var rels []string
+	for i := range 5 {
+		rel := fmt.Sprintf("f%d.mp4", i)
+		rels = append(rels, rel)
+		writeFile(t, h.path(rel), validMP4(10+i))
+	}
+	for _, rel := range rels {
+		h.waitKind(Ready, rel)
+	}
+	for _, rel := range rels {
+		if err := os.Remove(h.path(rel)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, rel := range rels {
+		h.waitKind(Vanished, rel)
+	}
+	if n := h.w.pastReadySize.Load(); n == 0 {
+		t.Fatal("the vanished files' reported states were not kept at all")
+	}
+	h.waitCond(func() bool { return h.w.pastReadySize.Load() == 0 }, "pastReady to be pruned")
 }

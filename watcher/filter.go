@@ -11,41 +11,83 @@ var DefaultInclude = []string{"**/*.mp4", "**/*.mov", "**/*.m4v", "**/*.mkv", "*
 
 // DefaultExclude lists names that are never reported: hidden files and folders,
 // partial/temp names of browsers, editors and transfer tools, OS and NAS
-// clutter, sync-tool internals and our own temp names. Patterns without a "/"
+// clutter, sync-tool internals and our own temp and lock names. Patterns without a "/"
 // match any path component, so excluded folders are not descended into. They
 // match case-insensitively.
-var DefaultExclude = []string{
-	".*", "~$*", ".~lock.*",
-	"*.part", "*.partial", "*.filepart", "*.crdownload", "*.download", "*.tmp",
-	".DS_Store", "._*", "Thumbs.db", "desktop.ini", "@eaDir", "#recycle",
-	".syncthing.*", "~syncthing~*", ".stfolder", ".nfs*", ".fuse_hidden*",
-	"*.mosaic-partial",
+var DefaultExclude = func() []string {
+	var all []string
+	for _, r := range builtinExcludes {
+		all = append(all, r.patterns...)
+	}
+	return all
+}()
+
+// Reasons a path is or is not picked up, as Match reports them.
+const (
+	ReasonIncluded        = "included"
+	ReasonExcluded        = "excluded"         // a pattern of Root.Exclude
+	ReasonHidden          = "hidden"           // built-in
+	ReasonPartialDownload = "partial download" // built-in
+	ReasonTemporary       = "temporary file"   // built-in
+	ReasonNASClutter      = "NAS clutter"      // built-in
+	ReasonSyncTool        = "sync-tool file"   // built-in
+	ReasonNotVideo        = "not a video type" // no DefaultInclude pattern matches
+	ReasonNotIncluded     = "not included"     // no pattern of Root.Include matches
+	ReasonNotRecursive    = "in a sub-folder"  // Root.Recursive is false
+	ReasonSymlink         = "symbolic link"    // never followed
+	ReasonNotRegular      = "not a regular file"
+)
+
+// builtinExcludes are DefaultExclude by the reason Match gives. The specific reasons come
+// before "hidden", so ".DS_Store" is NAS clutter and ".x.mp4.part" a partial download.
+var builtinExcludes = []struct {
+	reason   string
+	patterns []string
+}{
+	{ReasonPartialDownload, []string{"*.part", "*.partial", "*.filepart", "*.crdownload", "*.download"}},
+	{ReasonTemporary, []string{"~$*", ".~lock.*", "*.tmp", "*.mosaic-partial", ".mosaic-watch.lock"}},
+	{ReasonNASClutter, []string{".DS_Store", "._*", "Thumbs.db", "desktop.ini", "@eaDir", "#recycle"}},
+	{ReasonSyncTool, []string{".syncthing.*", "~syncthing~*", ".stfolder", ".nfs*", ".fuse_hidden*"}},
+	{ReasonHidden, []string{".*"}},
+}
+
+// rule is where a filter pattern came from, for Match.
+type rule struct {
+	pattern string
+	reason  string
+	builtin bool
 }
 
 // filter decides which relative paths of a root are candidates. Default
 // patterns fold case; caller patterns match as written.
 type filter struct {
-	include   []glob
-	exclude   []glob
-	recursive bool
+	include     []glob
+	includeSrc  []string // the pattern of each include glob
+	exclude     []glob
+	excludeRule []rule // where each exclude glob came from
+	recursive   bool
+	defaultInc  bool // include is DefaultInclude
 }
 
 func newFilter(r Root) *filter {
-	f := &filter{recursive: r.Recursive}
-	if r.Include == nil {
-		for _, p := range DefaultInclude {
-			f.include = append(f.include, newGlob(p, true))
-		}
-	} else {
-		for _, p := range r.Include {
-			f.include = append(f.include, newGlob(p, false))
-		}
+	f := &filter{recursive: r.Recursive, defaultInc: r.Include == nil}
+	include, fold := r.Include, false
+	if f.defaultInc {
+		include, fold = DefaultInclude, true
 	}
-	for _, p := range DefaultExclude {
-		f.exclude = append(f.exclude, newGlob(p, true))
+	for _, p := range include {
+		f.include = append(f.include, newGlob(p, fold))
+		f.includeSrc = append(f.includeSrc, p)
+	}
+	for _, b := range builtinExcludes {
+		for _, p := range b.patterns {
+			f.exclude = append(f.exclude, newGlob(p, true))
+			f.excludeRule = append(f.excludeRule, rule{pattern: p, reason: b.reason, builtin: true})
+		}
 	}
 	for _, p := range r.Exclude {
 		f.exclude = append(f.exclude, newGlob(p, false))
+		f.excludeRule = append(f.excludeRule, rule{pattern: p, reason: ReasonExcluded})
 	}
 	return f
 }
@@ -62,10 +104,16 @@ func (f *filter) excludedFrom(rel string, from int) bool {
 }
 
 func (f *filter) excludedLower(rel, lower string, from int) bool {
-	for _, g := range f.exclude {
+	return f.excludedBy(rel, lower, from) >= 0
+}
+
+// excludedBy returns the index of the first exclude pattern that matches rel or one of its
+// folders from byte offset from on, or -1.
+func (f *filter) excludedBy(rel, lower string, from int) int {
+	for i, g := range f.exclude {
 		if !g.base {
 			if g.matchPathPre(rel, lower) {
-				return true
+				return i
 			}
 			continue
 		}
@@ -85,12 +133,12 @@ func (f *filter) excludedLower(rel, lower string, from int) bool {
 				}
 			}
 			if g.matchName(name, lowerName) {
-				return true
+				return i
 			}
 			start = end + 1
 		}
 	}
-	return false
+	return -1
 }
 
 // dirAllowed reports whether a folder at rel should be descended into.

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -56,6 +57,12 @@ func startWatcher(t *testing.T, mode Mode, opts ...rootOpt) *harness {
 // startOn starts a watcher on an existing root (files may already be there).
 func startOn(t *testing.T, root, outer string, mode Mode, opts ...rootOpt) *harness {
 	t.Helper()
+	return startTweaked(t, root, outer, mode, nil, opts...)
+}
+
+// startTweaked is startOn with tweak applied to the Watcher before it runs.
+func startTweaked(t *testing.T, root, outer string, mode Mode, tweak func(*Watcher), opts ...rootOpt) *harness {
+	t.Helper()
 	r := Root{Path: root, Recursive: true, Settle: testSettle, Mode: mode, PollInterval: testPoll, IncompleteAfter: testIncomplete}
 	for _, o := range opts {
 		o(&r)
@@ -63,6 +70,9 @@ func startOn(t *testing.T, root, outer string, mode Mode, opts ...rootOpt) *harn
 	w, err := New(Options{Roots: []Root{r}, DegradedRecheck: 200 * time.Millisecond, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if tweak != nil {
+		tweak(w)
 	}
 	h := &harness{t: t, w: w, root: root, outer: outer, runErr: make(chan error, 1), notify: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -277,4 +287,19 @@ type tWriter struct{ t *testing.T }
 func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// errPrivilegeNotHeld is Windows' ERROR_PRIVILEGE_NOT_HELD: creating a symbolic link needs
+// Developer Mode or an administrator there.
+const errPrivilegeNotHeld = syscall.Errno(1314)
+
+// symlink creates a symbolic link, or skips the test where this account may not create one.
+func symlink(t *testing.T, oldname, newname string) {
+	t.Helper()
+	if err := os.Symlink(oldname, newname); err != nil {
+		if runtime.GOOS == "windows" && errors.Is(err, errPrivilegeNotHeld) {
+			t.Skipf("this account cannot create symbolic links: %v", err)
+		}
+		t.Fatal(err)
+	}
 }

@@ -21,9 +21,10 @@ type loop struct {
 	queue     []checkJob
 	qhead     int
 	untracked map[untrackedKey]*untrackedCheck
-	pastReady map[readyKey]struct{} // Ready keys reported earlier that are no longer current
+	pastReady map[readyKey]stamp // Ready keys reported earlier that are no longer current, and since when
 	timer     *time.Timer
 	timerAt   time.Time
+	nextProbe time.Time // next look at every healthy root's identity
 }
 
 type untrackedKey struct {
@@ -37,7 +38,7 @@ func newLoop(w *Watcher) *loop {
 	return &loop{
 		w:         w,
 		untracked: map[untrackedKey]*untrackedCheck{},
-		pastReady: map[readyKey]struct{}{},
+		pastReady: map[readyKey]stamp{},
 	}
 }
 
@@ -63,6 +64,9 @@ func (l *loop) run(ctx context.Context) {
 			return
 		case h := <-l.w.hints:
 			l.onHint(h)
+		case set := <-l.w.rootsCh:
+			l.setRoots(set.roots)
+			close(set.done)
 		case res := <-l.w.results:
 			l.onResult(res)
 		case sendCh <- next:
@@ -87,6 +91,9 @@ func (l *loop) armTimer(now time.Time) {
 		if !r.scanning && !r.nextScan.IsZero() && (at.IsZero() || r.nextScan.Before(at)) {
 			at = r.nextScan
 		}
+	}
+	if !l.nextProbe.IsZero() && (at.IsZero() || l.nextProbe.Before(at)) {
+		at = l.nextProbe
 	}
 	if at.IsZero() || at.Equal(l.timerAt) {
 		return
@@ -116,6 +123,16 @@ func (l *loop) dispatchDue(now time.Time) {
 	for _, r := range l.w.roots {
 		if !r.scanning && !r.nextScan.IsZero() && !r.nextScan.After(now) {
 			l.startScan(r)
+		}
+	}
+	if !now.Before(l.nextProbe) {
+		l.nextProbe = now.Add(l.w.opts.DegradedRecheck)
+		for _, r := range l.w.roots {
+			if r.healthy && !r.scanning && !r.probing {
+				r.probing = true
+				l.w.wg.Add(1)
+				go l.w.probeRoot(l.ctx, r, r.mountKnown && r.mountPoint)
+			}
 		}
 	}
 }
@@ -161,7 +178,7 @@ func (l *loop) requestScan(r *rootState, at time.Time) {
 func (l *loop) startScan(r *rootState) {
 	r.scanning, r.scanAgain, r.nextScan = true, false, time.Time{}
 	r.scanGen++
-	spec := scanSpec{gen: r.scanGen, mode: r.mode, prevRootID: r.rootID}
+	spec := scanSpec{gen: r.scanGen, mode: r.mode, prevRootID: r.rootID, mountPoint: r.mountKnown && r.mountPoint}
 	l.w.wg.Add(1)
 	go l.w.scanRoot(l.ctx, r, spec)
 }
@@ -177,7 +194,13 @@ func (l *loop) onScanStart(res result) {
 		}
 		return
 	}
-	if res.mode != "" && res.mode != r.mode {
+	if !r.mountKnown {
+		r.mountKnown, r.mountPoint = true, res.mount
+		if res.mount {
+			l.w.log.Info("watcher: root is a mount point; it is degraded whenever it is not mounted", "root", r.cfg.Path)
+		}
+	}
+	if res.mode != "" && res.mode != r.mode && res.gen > r.modeSetGen { // not from before a mode change
 		r.mode = res.mode
 		if res.modeWhy != "" {
 			l.w.log.Info("watcher: using polling", "root", r.cfg.Path, "interval", r.cfg.PollInterval, "why", res.modeWhy)
@@ -204,6 +227,7 @@ func (l *loop) onScanDone(res result) {
 	r := res.root
 	r.scanning = false
 	now := time.Now()
+	l.prunePastReady(now)
 	if res.ok && r.healthy {
 		if fn := l.w.onScanDone; fn != nil {
 			fn(r.cfg.Path, res.took, res.files)
@@ -243,6 +267,9 @@ func (l *loop) dropAll(r *rootState) {
 
 func (l *loop) onHint(h hint) {
 	r := h.root
+	if r.removed {
+		return
+	}
 	now := time.Now()
 	if h.err != nil {
 		if errors.Is(h.err, fsnotify.ErrEventOverflow) {
@@ -261,7 +288,7 @@ func (l *loop) onHint(h hint) {
 		return
 	}
 	rel, ok := r.rel(h.path)
-	if !ok || !r.filter.hintAllowed(rel) {
+	if !ok || !r.filter.Load().hintAllowed(rel) {
 		return
 	}
 	if t := r.files[rel]; t != nil {
@@ -281,13 +308,27 @@ func (l *loop) onHint(h hint) {
 
 func (l *loop) onResult(res result) {
 	r := res.root
+	if r.removed { // results of a root SetRoots took out
+		if res.kind == resScanStart {
+			close(res.ack)
+		}
+		return
+	}
 	switch res.kind {
 	case resScanStart:
 		l.onScanStart(res)
 		close(res.ack) // the scan may now add watches: hints will find the root healthy
 	case resScanDone:
 		l.onScanDone(res)
+	case resRootProbe:
+		r.probing = false
+		if r.healthy && !r.scanning && (!res.ok || res.rootID != r.rootID) {
+			l.requestScan(r, time.Now()) // the scan decides: degraded, or replaced and rescanned
+		}
 	case resFallback:
+		if res.gen != 0 && res.gen <= r.modeSetGen {
+			return // a walk of the mode before the last change
+		}
 		if r.mode != ModePoll {
 			r.mode = ModePoll
 			l.w.log.Warn("watcher: falling back to polling", "root", r.cfg.Path, "interval", r.cfg.PollInterval, "why", res.reason)
@@ -331,8 +372,11 @@ func (l *loop) observe(r *rootState, o *observation, gen uint64) {
 		return
 	}
 	if t == nil {
-		if o.missing || o.failed {
+		if o.missing || o.failed || o.t != nil { // o.t: a check of an entry dropped meanwhile
 			return
+		}
+		if r.filterSetGen != 0 && (gen == 0 || gen <= r.filterSetGen) && !r.filter.Load().fileAllowed(o.rel) {
+			return // seen through the settings before the last change
 		}
 		at := l.w.stamp(o.at)
 		t = &tracked{root: r, rel: o.rel, hidx: -1,
@@ -374,7 +418,7 @@ func (l *loop) apply(t *tracked, o *observation, now stamp) {
 			t.firstSeen, t.incompleteSent = at, false
 		}
 		if t.ready {
-			l.pastReady[t.key()] = struct{}{} // reported; a return to it is not new
+			l.rememberReady(t) // reported; a return to it is not new
 			t.ready = false
 			l.w.pending.Add(1)
 		}
@@ -458,10 +502,32 @@ func (l *loop) drop(t *tracked) {
 	l.heap.remove(t)
 	delete(t.root.files, t.rel)
 	if t.ready {
-		l.pastReady[t.key()] = struct{}{}
+		l.rememberReady(t)
 	} else {
 		l.w.pending.Add(-1)
 	}
+}
+
+// defaultPastReadyTTL bounds how long pastReady remembers a state. It only spares a
+// duplicate Ready for a file that returns to a state reported before (the store ignores a
+// file it knows), so forgetting is safe; keeping forever is not: with after_success move or
+// delete every processed file ends there.
+const defaultPastReadyTTL = time.Hour
+
+func (l *loop) rememberReady(t *tracked) {
+	l.pastReady[t.key()] = l.w.stamp(time.Now())
+	l.w.pastReadySize.Store(int64(len(l.pastReady)))
+}
+
+// prunePastReady forgets states remembered longer than the TTL.
+func (l *loop) prunePastReady(now time.Time) {
+	cutoff := l.w.stamp(now.Add(-l.w.pastReadyTTL))
+	for k, at := range l.pastReady {
+		if at < cutoff {
+			delete(l.pastReady, k)
+		}
+	}
+	l.w.pastReadySize.Store(int64(len(l.pastReady)))
 }
 
 func (l *loop) emitFile(k Kind, t *tracked, reason string) {

@@ -27,6 +27,7 @@ const (
 	resDirGone                         // a watched folder disappeared
 	resFallback                        // events are unusable for this root; poll
 	resUntracked                       // a check for an untracked path finished
+	resRootProbe                       // the root's identity, looked at between scans
 )
 
 // result is what workers and scans send back to the loop.
@@ -38,6 +39,7 @@ type result struct {
 	ok      bool
 	reason  string
 	rootID  string
+	mount   bool   // resScanStart: the root is a mount point
 	mode    Mode   // resScanStart: effective mode
 	modeWhy string // resScanStart: why that mode (logged once)
 	started time.Time

@@ -13,6 +13,7 @@ type scanSpec struct {
 	gen        uint64
 	mode       Mode   // "" = not resolved yet (auto)
 	prevRootID string // identity seen by the previous healthy scan
+	mountPoint bool   // the root was a mount point when first seen: it must still be one
 }
 
 // scanRoot checks the root, resolves the mode, adds watches (events mode) and
@@ -20,9 +21,9 @@ type scanSpec struct {
 func (w *Watcher) scanRoot(ctx context.Context, r *rootState, spec scanSpec) {
 	defer w.wg.Done()
 	started := time.Now()
-	ok, id, reason := rootIdentity(r.clean)
+	ok, id, reason, mount := rootIdentity(r.clean, spec.mountPoint)
 	start := result{kind: resScanStart, root: r, gen: spec.gen, ok: ok, rootID: id, reason: reason, mode: spec.mode,
-		ack: make(chan struct{})}
+		mount: mount, ack: make(chan struct{})}
 	if !ok || (spec.prevRootID != "" && id != spec.prevRootID) {
 		r.watches.forgetAll() // the folders behind those watches are gone or replaced
 	}
@@ -79,3 +80,12 @@ func fallbackWhy(err error) string {
 }
 
 var errWatchLimit = errors.New("watch limit reached")
+
+// probeRoot looks at the root's identity between scans (a few stats): an
+// unmount, remount or re-creation must not wait for the next full scan, since
+// events stop or point at the old filesystem once the mount changed.
+func (w *Watcher) probeRoot(ctx context.Context, r *rootState, mountPoint bool) {
+	defer w.wg.Done()
+	ok, id, _, _ := rootIdentity(r.clean, mountPoint)
+	w.send(ctx, result{kind: resRootProbe, root: r, ok: ok, rootID: id})
+}

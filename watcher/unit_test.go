@@ -31,6 +31,11 @@ func TestFilter(t *testing.T) {
 	if nr.fileAllowed("a/b.mp4") || !nr.fileAllowed("b.mp4") || nr.dirAllowed("a") {
 		t.Error("non-recursive filter wrong")
 	}
+	// The daemon's lock file in each input folder is never a candidate, whatever the includes.
+	all := newFilter(Root{Recursive: true, Include: []string{"**"}})
+	if all.fileAllowed(".mosaic-watch.lock") || !all.fileAllowed("notes.txt") {
+		t.Error("the input lock file must be excluded")
+	}
 	custom := newFilter(Root{Recursive: true, Include: []string{"in/**/*.mp4"}})
 	if !custom.fileAllowed("in/x/y.mp4") || !custom.fileAllowed("in/y.mp4") || custom.fileAllowed("out/y.mp4") {
 		t.Error("custom include wrong")

@@ -66,7 +66,7 @@ func (w *Watcher) walk(ctx context.Context, r *rootState, start string, watch bo
 		}
 	} else {
 		var ok bool
-		if rel, ok = r.rel(start); !ok || !r.filter.dirAllowed(rel) {
+		if rel, ok = r.rel(start); !ok || !r.filter.Load().dirAllowed(rel) {
 			return 0, nil
 		}
 	}
@@ -166,7 +166,7 @@ func (wk *walk) list(t dirTask, batch *[]observation) (dirs []dirTask, files int
 		if _, err := r.watches.add(t.abs, t.id); err != nil {
 			if _, isLimit := watchLimitHint(err); isLimit {
 				r.watches.stop()
-				wk.w.send(wk.ctx, result{kind: resFallback, root: r, reason: fallbackWhy(err)})
+				wk.w.send(wk.ctx, result{kind: resFallback, root: r, gen: wk.gen, reason: fallbackWhy(err)})
 				wk.halt(errWatchLimit)
 				return nil, 0
 			}
@@ -211,7 +211,7 @@ func (wk *walk) list(t dirTask, batch *[]observation) (dirs []dirTask, files int
 		}
 		switch typ {
 		case fs.ModeDir:
-			if !r.filter.dirAllowedIn(rel, len(prefix)) {
+			if !r.filter.Load().dirAllowedIn(rel, len(prefix)) {
 				return
 			}
 			sub := dirTask{abs: joinPath(t.abs, name), rel: rel}
@@ -227,7 +227,7 @@ func (wk *walk) list(t dirTask, batch *[]observation) (dirs []dirTask, files int
 			}
 			dirs = append(dirs, sub)
 		case 0:
-			if !r.filter.fileAllowedIn(rel, len(prefix)) {
+			if !r.filter.Load().fileAllowedIn(rel, len(prefix)) {
 				return
 			}
 			if !statted {

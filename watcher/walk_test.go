@@ -37,12 +37,8 @@ func TestWalkReportsEveryCandidateOnce(t *testing.T) {
 	want["top.MP4"] = true
 	writeFile(t, filepath.Join(root, ".hidden", "h.mp4"), validMP4(3))
 	writeFile(t, filepath.Join(root, "@eaDir", "e.mp4"), validMP4(3))
-	if err := os.Symlink(filepath.Join(root, "g0"), filepath.Join(root, "link")); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(filepath.Join(root, "top.MP4"), filepath.Join(root, "link.mp4")); err != nil {
-		t.Fatal(err)
-	}
+	symlink(t, filepath.Join(root, "g0"), filepath.Join(root, "link"))
+	symlink(t, filepath.Join(root, "top.MP4"), filepath.Join(root, "link.mp4"))
 
 	for _, watch := range []bool{false, true} {
 		t.Run(fmt.Sprintf("watch=%v", watch), func(t *testing.T) {

@@ -30,11 +30,20 @@ type Watcher struct {
 	pending atomic.Int64   // files settling (not ready yet)
 	started atomic.Bool
 
+	// SetRoots hands new roots to the running loop; before Run it replaces them directly.
+	rootsMu  sync.Mutex
+	running  bool          // the loop accepts changes on rootsCh
+	stopped  bool          // Run has returned
+	rootsCh  chan rootsSet // SetRoots -> loop
+	loopDone chan struct{} // closed when the loop returns
+
 	// test hooks (unexported): drop fsnotify events as if the kernel lost them,
 	// and observe scan completion.
 	dropEvents    atomic.Bool
 	droppedEvents atomic.Int64
 	onScanDone    func(root string, took time.Duration, files int)
+	pastReadyTTL  time.Duration // how long a reported state that stopped being current is remembered
+	pastReadySize atomic.Int64  // entries in the loop's pastReady (observed by tests)
 }
 
 // hint is an fsnotify event or error, turned into "look at this path".
@@ -61,6 +70,9 @@ func New(opts Options) (*Watcher, error) {
 		hints:   make(chan hint, 4096),
 		results: make(chan result, 64),
 		work:    make(chan checkJob),
+
+		pastReadyTTL: defaultPastReadyTTL,
+		rootsCh:      make(chan rootsSet),
 	}
 	for i, r := range o.Roots {
 		w.roots = append(w.roots, newRootState(i, r))
@@ -81,8 +93,14 @@ func (w *Watcher) Run(ctx context.Context) error {
 		return errors.New("watcher: Run called twice")
 	}
 	ctx, cancel := context.WithCancel(ctx)
+	w.rootsMu.Lock()
+	w.running, w.loopDone = true, make(chan struct{})
+	w.rootsMu.Unlock()
 	defer func() {
 		cancel()
+		w.rootsMu.Lock()
+		w.running, w.stopped = false, true
+		w.rootsMu.Unlock()
 		for _, r := range w.roots {
 			r.watches.shutdown()
 		}
@@ -95,7 +113,10 @@ func (w *Watcher) Run(ctx context.Context) error {
 		go w.checkWorker(ctx)
 	}
 	l := newLoop(w)
-	l.run(ctx)
+	func() {
+		defer close(w.loopDone)
+		l.run(ctx)
+	}()
 	return ctx.Err()
 }
 
@@ -122,20 +143,26 @@ func (w *Watcher) send(ctx context.Context, res result) bool {
 type rootState struct {
 	cfg    Root
 	idx    int
-	clean  string // filepath.Clean(cfg.Path)
-	prefix string // clean + separator
-	filter *filter
+	clean  string                 // filepath.Clean(cfg.Path)
+	prefix string                 // clean + separator
+	filter atomic.Pointer[filter] // replaced when the root's settings change while running
 
 	// owned by the loop goroutine
-	files       map[string]*tracked // by slash-separated rel
-	healthKnown bool
-	healthy     bool
-	rootID      string
-	mode        Mode // effective mode once resolved (events or poll)
-	scanning    bool
-	scanAgain   bool
-	nextScan    time.Time
-	scanGen     uint64
+	removed      bool                // taken out by SetRoots: its late results are dropped
+	modeSetGen   uint64              // scanGen when SetRoots changed the mode: older scans' modes are stale
+	filterSetGen uint64              // scanGen when SetRoots changed the filter (0 = never)
+	files        map[string]*tracked // by slash-separated rel
+	healthKnown  bool
+	healthy      bool
+	rootID       string
+	mode         Mode // effective mode once resolved (events or poll)
+	scanning     bool
+	scanAgain    bool
+	nextScan     time.Time
+	scanGen      uint64
+	mountKnown   bool // whether the root is a mount point was recorded (first healthy scan)
+	mountPoint   bool
+	probing      bool // a probeRoot is under way
 
 	watches *watchSet
 }
@@ -148,9 +175,9 @@ func newRootState(i int, r Root) *rootState {
 	}
 	rs := &rootState{
 		cfg: r, idx: i, clean: clean, prefix: prefix,
-		filter: newFilter(r),
-		files:  map[string]*tracked{},
+		files: map[string]*tracked{},
 	}
+	rs.filter.Store(newFilter(r))
 	if r.Mode != ModeAuto {
 		rs.mode = r.Mode
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 )
@@ -41,10 +42,10 @@ func (w *Watcher) check(ctx context.Context, job checkJob) {
 		o.missing = true
 	case fi.IsDir():
 		o.missing = true // not a file; a folder: watch it, then scan it
-		if r.filter.dirAllowed(job.rel) && r.watches.active() {
+		if r.filter.Load().dirAllowed(job.rel) && r.watches.active() {
 			w.walk(ctx, r, abs, true, 0)
 		}
-	case !fi.Mode().IsRegular() || (job.t == nil && !r.filter.fileAllowed(job.rel)):
+	case !fi.Mode().IsRegular() || (job.t == nil && !r.filter.Load().fileAllowed(job.rel)):
 		o.missing = true
 	default:
 		o.size, o.mtime, o.id = fi.Size(), fi.ModTime(), fileIdentity(abs, fi)
@@ -56,7 +57,7 @@ func (w *Watcher) check(ctx context.Context, job checkJob) {
 		if !fi2IsDir(fi) && r.watches.removeTree(abs) {
 			w.send(ctx, result{kind: resDirGone, root: r, path: job.rel})
 		}
-		o.rootOK, o.rootID, _ = rootIdentity(r.clean)
+		o.rootOK, o.rootID, _, _ = rootIdentity(r.clean, false)
 	}
 	w.sendCheck(ctx, job, &o)
 }
@@ -117,22 +118,33 @@ func notExist(err error) bool {
 }
 
 // rootIdentity checks that the root is a readable folder and returns its
-// identity, or why it is not usable.
-func rootIdentity(root string) (ok bool, id, reason string) {
+// identity, or why it is not usable. A root that was a mount point must still
+// be one: once a share is unmounted, the bare folder beneath it (often empty,
+// sometimes with stale files) is not the root.
+func rootIdentity(root string, wasMount bool) (ok bool, id, reason string, mount bool) {
 	fi, err := os.Stat(root)
 	if err != nil {
-		return false, "", "root folder unavailable: " + errText(err)
+		return false, "", "root folder unavailable: " + errText(err), false
 	}
 	if !fi.IsDir() {
-		return false, "", "root is not a folder"
+		return false, "", "root is not a folder", false
+	}
+	rid := fileIdentity(root, fi)
+	if parent := filepath.Dir(root); parent != root {
+		if pfi, err := os.Stat(parent); err == nil {
+			mount = fileIdentity(parent, pfi).hi != rid.hi
+		}
+	}
+	if wasMount && !mount {
+		return false, "", "root folder is not mounted any more (it was a mount point when watching started)", false
 	}
 	f, err := os.Open(root)
 	if err != nil {
-		return false, "", "root folder unreadable: " + errText(err)
+		return false, "", "root folder unreadable: " + errText(err), mount
 	}
 	defer f.Close()
 	if _, err := f.Readdirnames(1); err != nil && !errors.Is(err, io.EOF) {
-		return false, "", "root folder unreadable: " + errText(err)
+		return false, "", "root folder unreadable: " + errText(err), mount
 	}
-	return true, fileIdentity(root, fi).String(), ""
+	return true, rid.String(), "", mount
 }

@@ -37,6 +37,12 @@ var standardAgents = []struct {
 	{mosaictest.AgentSpec{ID: "a0000000-0000-4000-8000-00000000000c", Name: "Needs credits",
 		Outcome: mosaictest.OutcomeNeedsCredits},
 		"failed with needs_credits:true (resume completes it)"},
+	{mosaictest.AgentSpec{ID: "a0000000-0000-4000-8000-000000000002", Name: "Two video inputs",
+		VideoInputs: 2},
+		"two Video Input nodes (mosaic-watch does not support it yet)"},
+	{mosaictest.AgentSpec{ID: "a0000000-0000-4000-8000-000000000009", Name: "Generation only",
+		GenerationOnly: true},
+		"no Video Input node (mosaic-watch does not support it yet)"},
 }
 
 type config struct {
@@ -50,6 +56,11 @@ type config struct {
 	maxFileSize                           int64
 	dupWebhooks, reorderWebhooks          bool
 	dropWebhooks, progressWebhooks        bool
+	clockOffset                           time.Duration
+	lostRunRate, noRunRate, lateRunRate   float64
+	lateRunDelay                          time.Duration
+	dashboardRuns, otherClientRuns        time.Duration
+	credits                               int
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -58,9 +69,14 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: mosaic-fake [flags]\n\n"+
-			"Serves a fake Mosaic API on loopback with five standard agents\n"+
-			"(completed x1, completed x3, partial, failed, needs credits). Prints its URL,\n"+
-			"API key and agent ids. Ctrl-C or SIGTERM stops it.\n\nFlags:\n")
+			"Serves a fake Mosaic API on loopback with seven standard agents\n"+
+			"(completed x1, completed x3, partial, failed, needs credits, two video inputs,\n"+
+			"generation only). Prints its URL, API key and agent ids. Ctrl-C or SIGTERM\n"+
+			"stops it.\n\n"+
+			"It is as strict as Mosaic's newest docs: run listings do not name their input\n"+
+			"videos, and every answer is dated by the fake's clock (-clock-offset). The\n"+
+			"-lost-run-rate, -no-run-rate, -late-run-rate, -dashboard-runs-every and\n"+
+			"-other-client-runs-every flags make it as unkind as the real service.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8686",
@@ -96,6 +112,23 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.uploadTTL, "upload-url-ttl", time.Hour, "lifetime of upload policies")
 	fs.DurationVar(&c.downloadTTL, "download-url-ttl", 7*24*time.Hour,
 		"lifetime of signed output URLs")
+	fs.DurationVar(&c.clockOffset, "clock-offset", 0,
+		"how far Mosaic's clock is ahead of this machine's (negative: behind), e.g. -3m")
+	fs.Float64Var(&c.lostRunRate, "lost-run-rate", 0,
+		"probability `p` that a run start's answer is lost after the run was made")
+	fs.Float64Var(&c.noRunRate, "no-run-rate", 0,
+		"probability `p` that a run start is lost without a run being made")
+	fs.Float64Var(&c.lateRunRate, "late-run-rate", 0,
+		"probability `p` that a run start is answered 504 and its run appears -late-run-delay later")
+	fs.DurationVar(&c.lateRunDelay, "late-run-delay", 20*time.Second,
+		"how long after its 504 a late run appears")
+	fs.DurationVar(&c.dashboardRuns, "dashboard-runs-every", 0,
+		"start a colleague's dashboard run (triggered_by set) of the first agent this often (0 = never)")
+	fs.DurationVar(&c.otherClientRuns, "other-client-runs-every", 0,
+		"start another API client's run of the first agent this often (0 = never); "+
+			"mosaic-watch then treats the agent as shared")
+	fs.IntVar(&c.credits, "credits", 2500,
+		"the account's starting credit balance (GET /credits); each run costs one")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log `level`: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -103,8 +136,17 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	if c.faultRate < 0 || c.faultRate > 1 {
-		return nil, fmt.Errorf("-fault-rate must be between 0 and 1")
+	for _, r := range []struct {
+		name string
+		v    float64
+	}{{"-fault-rate", c.faultRate}, {"-lost-run-rate", c.lostRunRate},
+		{"-no-run-rate", c.noRunRate}, {"-late-run-rate", c.lateRunRate}} {
+		if r.v < 0 || r.v > 1 {
+			return nil, fmt.Errorf("%s must be between 0 and 1", r.name)
+		}
+	}
+	if c.lostRunRate+c.noRunRate+c.lateRunRate > 1 {
+		return nil, fmt.Errorf("-lost-run-rate, -no-run-rate and -late-run-rate add up to more than 1")
 	}
 	return c, nil
 }
@@ -115,7 +157,7 @@ func options(c *config, log *slog.Logger) mosaictest.Options {
 		RunDuration: c.runDuration, ManualRuns: c.manual, LegacyWhoAmI: c.legacyWhoAmI,
 		UploadURLTTL: c.uploadTTL, DownloadURLTTL: c.downloadTTL, MaxFileSize: c.maxFileSize,
 		StrictRunBody: c.strictRunBody, OutputSize: c.outputSize, WebhookSecret: c.secret,
-		Seed: c.seed, Logger: log,
+		Seed: c.seed, Logger: log, ClockOffset: c.clockOffset, Credits: c.credits,
 		Webhooks: mosaictest.WebhookKnobs{Duplicate: c.dupWebhooks, OutOfOrder: c.reorderWebhooks,
 			Drop: c.dropWebhooks, Progress: c.progressWebhooks},
 	}
@@ -150,6 +192,45 @@ func injectFaultRate(s *mosaictest.Server, rate float64) {
 	}
 }
 
+// injectRunStartFaults makes run starts lose their answer, create no run, or create it late.
+// The rates are of all run starts; faults are tried in order, so each gets its share.
+func injectRunStartFaults(s *mosaictest.Server, c *config) {
+	left := 1.0
+	for _, f := range []mosaictest.Fault{
+		{Kind: mosaictest.FaultLoseResponse, Probability: c.lostRunRate},
+		{Kind: mosaictest.FaultLoseRequest, Probability: c.noRunRate},
+		{Kind: mosaictest.FaultLateRun, Status: 504, Delay: c.lateRunDelay, Probability: c.lateRunRate},
+	} {
+		if f.Probability <= 0 {
+			continue
+		}
+		rate := f.Probability
+		f.Probability = min(rate/left, 1)
+		s.InjectFault(mosaictest.RouteRunAgent, f)
+		left -= rate
+	}
+}
+
+// foreignRuns starts a colleague's or another client's run of agentID every so often.
+func foreignRuns(ctx context.Context, s *mosaictest.Server, agentID string, every time.Duration,
+	trig map[string]any, log *slog.Logger) {
+	if every <= 0 {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			id, err := s.StartForeignRun(agentID, mosaictest.ForeignRun{TriggeredBy: trig})
+			log.Info("mosaic-fake: started a run of another party",
+				"agent", agentID, "run", id, "triggered_by", trig, "err", err)
+		}
+	}
+}
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c, err := parseFlags(args, stderr)
 	if err != nil {
@@ -165,11 +246,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("start fake: %w", err)
 	}
 	defer srv.Close()
+	injectRunStartFaults(srv, c)
 	injectFaultRate(srv, c.faultRate)
+	first := standardAgents[0].spec.ID
+	go foreignRuns(ctx, srv, first, c.dashboardRuns, map[string]any{"type": "dashboard"}, log)
+	go foreignRuns(ctx, srv, first, c.otherClientRuns, nil, log)
 
 	fmt.Fprintf(stdout, "mosaic-fake listening\n  base URL: %s\n  API key:  %s\n"+
-		"  run duration: %s, fault rate: %g\n  agents:\n",
-		srv.URL(), c.key, c.runDuration, c.faultRate)
+		"  run duration: %s, fault rate: %g, clock offset: %s\n  agents:\n",
+		srv.URL(), c.key, c.runDuration, c.faultRate, c.clockOffset)
 	for _, a := range standardAgents {
 		fmt.Fprintf(stdout, "    %s  %s\n", a.spec.ID, a.behavior)
 	}

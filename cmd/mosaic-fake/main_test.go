@@ -90,7 +90,9 @@ func TestHelpExplainsEveryFlag(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	for _, f := range []string{"-addr", "-run-duration", "-fault-rate", "-seed", "-legacy-whoami",
-		"-base-path", "-webhook-secret", "-key"} {
+		"-base-path", "-webhook-secret", "-key", "-clock-offset", "-lost-run-rate", "-no-run-rate",
+		"-late-run-rate", "-late-run-delay", "-dashboard-runs-every", "-other-client-runs-every",
+		"-credits"} {
 		if !strings.Contains(errOut.String(), f) {
 			t.Fatalf("help lacks %s:\n%s", f, errOut.String())
 		}
@@ -98,6 +100,48 @@ func TestHelpExplainsEveryFlag(t *testing.T) {
 	if err := run(context.Background(), []string{"-fault-rate", "2"}, io.Discard,
 		io.Discard); err == nil {
 		t.Fatal("fault rate 2 accepted")
+	}
+	if err := run(context.Background(), []string{"-lost-run-rate", "0.6", "-no-run-rate", "0.6"},
+		io.Discard, io.Discard); err == nil {
+		t.Fatal("run-start rates adding up to more than 1 accepted")
+	}
+}
+
+// Each run-start fault gets its share of all run starts.
+func TestRunStartFaultsShareTheStarts(t *testing.T) {
+	s, err := mosaictest.NewServer(mosaictest.Options{Seed: 3, ManualRuns: true,
+		Agents: []mosaictest.AgentSpec{{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	injectRunStartFaults(s, &config{lostRunRate: 0.3, noRunRate: 0.3, lateRunRate: 0.3,
+		lateRunDelay: time.Hour})
+	client := &http.Client{Timeout: 5 * time.Second}
+	const n = 300
+	for range n {
+		// A URL input needs no upload.
+		body := strings.NewReader(`{"video_urls":["https://example.com/v.mp4"]}`)
+		req, _ := http.NewRequest("POST", s.URL()+"/agent/"+s.AgentIDs()[0]+"/run", body)
+		req.Header.Set("Authorization", "Bearer "+mosaictest.DefaultAPIKey)
+		if resp, err := client.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}
+	st := s.Stats()
+	for key, got := range map[string]int{
+		"lost answers":  st.Requests["POST run_agent lost"],
+		"lost requests": st.Requests["POST run_agent lost_request"],
+		"late runs":     st.LateRunsPending,
+		"answered":      st.Requests["POST run_agent 200"],
+	} {
+		want := 90
+		if key == "answered" {
+			want = 30
+		}
+		if got < want/2 || got > want*2 {
+			t.Errorf("%s: %d of %d, want about %d", key, got, n, want)
+		}
 	}
 }
 

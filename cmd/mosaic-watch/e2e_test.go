@@ -293,14 +293,16 @@ func TestE2ERestartsRenamesAndChanges(t *testing.T) {
 		t.Fatalf("early file ran %d times after a restart", n)
 	}
 
-	// A processed file renamed within its folder is recognised by content.
+	// A processed file renamed within its folder is recognised by content: its new mirror path
+	// gets the outputs without a run.
 	if err := os.Rename(e.path("in/main/early.mov"), e.path("in/main/renamed.mov")); err != nil {
 		t.Fatal(err)
 	}
-	v := e.waitState("main/renamed.mov", "skipped")
-	if !strings.Contains(v.Note, "same content") {
+	v := e.waitState("main/renamed.mov", "done")
+	if !strings.Contains(v.Note, "outputs from job") {
 		t.Fatalf("renamed file note: %q", v.Note)
 	}
+	e.waitOutput("main/renamed.mp4", agent, early, 0)
 	if n := e.runs(early, agent); n != 1 {
 		t.Fatalf("renamed file ran again (%d runs)", n)
 	}
@@ -371,8 +373,20 @@ func TestE2ERunOutcomesAndSourceHandling(t *testing.T) {
 		t.Fatal("a failed run must not be re-run automatically")
 	}
 	out, code := e.cli("retry", "--config", e.cfg, "--failed")
-	if code != 0 || !strings.Contains(out, "2 job(s) queued again") {
+	if code != 0 || !strings.Contains(out, "2 job(s) queued again") ||
+		strings.Count(out, "resuming run") != 2 {
 		t.Fatalf("retry --failed: %d %s", code, out)
+	}
+	// Both runs are resumed on Mosaic, none is started anew: the credit-blocked one completes,
+	// the failing one fails again.
+	e.start()
+	e.waitState("broke/sub/broke.mov", "done")
+	e.waitState("failing/sub/failing.mov", "failed")
+	e.stop()
+	if st := e.fake.Stats(); st.Resumes != 2 || e.runs(srcs["failing"], ids[2]) != 1 ||
+		e.runs(srcs["broke"], ids[3]) != 1 {
+		t.Fatalf("after retry: %d resumes, runs %d and %d; want 2 resumes and no new run",
+			st.Resumes, e.runs(srcs["failing"], ids[2]), e.runs(srcs["broke"], ids[3]))
 	}
 }
 

@@ -136,7 +136,8 @@ func artifactDir(t *testing.T) string {
 
 // TestE2EDashboardInBrowser: headless Chromium loads the dashboard while the daemon processes
 // files against the fake; the page shows the jobs with their states, a failure with its reason
-// and a retry button, and a phone-width screenshot is saved.
+// and a retry button, and a phone-width screenshot is saved. It reaches the page as 127.0.0.1
+// and as localhost; a rebound name (mapped to 127.0.0.1 in the browser) gets no page.
 func TestE2EDashboardInBrowser(t *testing.T) {
 	bin := chromiumPath(t)
 	addr := testenv.FreePort(t)
@@ -203,14 +204,16 @@ func TestE2EDashboardInBrowser(t *testing.T) {
 	}
 	if !strings.Contains(dom, "running on Mosaic") ||
 		!strings.Contains(dom, "broken/corrupt take.mov") ||
-		!strings.Contains(dom, ">Retry</button>") || !strings.Contains(dom, "not re-run automatically") {
+		!strings.Contains(dom, ">Retry</button>") || !strings.Contains(dom, "not resumed automatically") {
 		t.Errorf("the page lacks a running job or the failure with its reason and retry button:\n%s", dom)
 	}
 	// Once the runs finish, the page shows every main job as done.
 	testenv.WaitFor(t, 60*time.Second, "the slow runs to finish", func() bool {
 		return len(apiJobs(t, addr, "?folder=main&state=done")) == len(names)
 	})
-	dom = chromium(t, bin, "--dump-dom", url)
+	// The same page by name, as people type it.
+	port := addr[strings.LastIndex(addr, ":")+1:]
+	dom = chromium(t, bin, "--dump-dom", "http://localhost:"+port+"/")
 	for _, v := range apiJobs(t, addr, "") {
 		want := fmt.Sprintf(`data-job="%d" data-status="%s"`, v.ID, v.Status)
 		if !strings.Contains(dom, want) {
@@ -219,6 +222,14 @@ func TestE2EDashboardInBrowser(t *testing.T) {
 	}
 	if !strings.Contains(dom, `data-state="done" data-count="3"`) {
 		t.Error("the folder counts do not show 3 done")
+	}
+	// DNS rebinding: a name the attacker points at 127.0.0.1 gets no dashboard (and so no form
+	// token), though the browser thinks the page is its own.
+	rebound := chromium(t, bin, "--host-resolver-rules=MAP rebind.example 127.0.0.1",
+		"--dump-dom", "http://rebind.example:"+port+"/")
+	if strings.Contains(rebound, "data-job=") || strings.Contains(rebound, `name="csrf"`) ||
+		!strings.Contains(rebound, "does not answer to that host name") {
+		t.Errorf("the dashboard answered a rebound host name:\n%s", rebound)
 	}
 	final := filepath.Join(dir, "dashboard-phone-final.png")
 	chromium(t, bin, "--screenshot="+final, "--window-size=390,844", "--hide-scrollbars", url)

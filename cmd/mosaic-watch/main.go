@@ -48,8 +48,13 @@ func commands() []command {
 		{"run", "watch the configured folders and process files (the daemon)", cmdRun},
 		{"validate", "check a configuration file and print what it means", cmdValidate},
 		{"status", "show jobs by state, or the history of one file", cmdStatus},
+		{"explain", "say what happens to one file and why", cmdExplain},
+		{"plan", "dry run: what a start would process now, without starting anything", cmdPlan},
+		{"approve", "let the videos waiting for approval in a folder start", cmdApprove},
 		{"retry", "try failed jobs again (one job, one path, or every failed job)", cmdRetry},
+		{"cancel", "cancel the Mosaic run of a job or path", cmdCancel},
 		{"whoami", "check the API key against Mosaic", cmdWhoami},
+		{"health", "ask the running daemon whether it is healthy (exit 0 ok, 1 not)", cmdHealth},
 		{"demo", "see the product work in one command, against a bundled fake Mosaic", cmdDemo},
 		{"service", "install and control mosaic-watch as a system service", cmdService},
 		{"version", "print the version", cmdVersion},
@@ -89,6 +94,7 @@ func run(ctx context.Context, env *cliEnv, args []string) int {
 func exitCode(env *cliEnv, err error) int {
 	var ue *usageError
 	var problems config.ErrorList
+	var ce *configError
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return exitOK
@@ -97,6 +103,9 @@ func exitCode(env *cliEnv, err error) int {
 		return exitUsage
 	case errors.As(err, &problems):
 		fmt.Fprintf(env.stderr, "mosaic-watch: the configuration is not valid:\n%s\n", problems.Error())
+		return exitUsage
+	case errors.As(err, &ce):
+		fmt.Fprintf(env.stderr, "mosaic-watch: %s\n", ce.msg)
 		return exitUsage
 	}
 	fmt.Fprintf(env.stderr, "mosaic-watch: %v\n", err)
@@ -119,6 +128,7 @@ Commands:
 First steps:
   mosaic-watch demo                              # watch it work against a bundled fake Mosaic
   mosaic-watch validate --config config.yaml     # check your configuration
+  mosaic-watch plan --config config.yaml         # see what a start would process (no cost)
   mosaic-watch run --config config.yaml          # start watching
 
 Run 'mosaic-watch <command> --help' for a command's flags.
@@ -178,7 +188,7 @@ func loadConfigFlag(env *cliEnv, cmd, path string) (*config.Config, error) {
 }
 
 // newLogger logs to w at level, as text or JSON.
-func newLogger(w io.Writer, level slog.Level, format string) *slog.Logger {
+func newLogger(w io.Writer, level slog.Leveler, format string) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
 	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))

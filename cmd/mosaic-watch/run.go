@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -19,7 +20,11 @@ Watch the configured folders and process every finished video: upload it, run th
 agent, follow the run and write the outputs into the output folder. Runs until SIGINT or
 SIGTERM: the first signal stops taking new work and exits within the configured
 shutdown_timeout; a second signal exits at once. Every step is recorded in the state
-database, so the next start resumes where this one stopped.`)
+database, so the next start resumes where this one stopped.
+
+The configuration is reloaded while running on SIGHUP ('mosaic-watch service reload') and about
+a second after the file is saved. A file that does not validate changes nothing: the error is
+logged and shown by /healthz, the dashboard and 'status' until the file is fixed.`)
 	configPath := configFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -28,6 +33,9 @@ database, so the next start resumes where this one stopped.`)
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	hups := make(chan os.Signal, 1) // reload; caught from the start, as SIGHUP would end the process
+	signal.Notify(hups, syscall.SIGHUP)
+	defer signal.Stop(hups)
 	cfg, err := loadConfigFlag(env, "run", *configPath)
 	if err != nil {
 		return err
@@ -35,21 +43,43 @@ database, so the next start resumes where this one stopped.`)
 	if service.Managed() {
 		return runManaged(env, cfg) // started by the Windows service manager
 	}
-	log := newLogger(env.stderr, cfg.LogLevel, cfg.LogFormat)
+	level := new(slog.LevelVar)
+	level.Set(cfg.LogLevel)
+	log := newLogger(env.stderr, level, cfg.LogFormat)
 
 	ctx, stop := signalContext(ctx, sigs, log)
 	defer stop()
-	return runDaemon(ctx, cfg, log)
+	return runDaemon(ctx, cfg, log, level, hups)
 }
 
-// runDaemon runs one daemon until ctx ends.
-func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+// runDaemon runs one daemon until ctx ends; level (optional) follows log.level on reloads, and
+// each value on hups (nil: none) reloads the configuration.
+func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger,
+	level *slog.LevelVar, hups <-chan os.Signal) error {
 	d, err := daemon.New(ctx, cfg, log, version)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	return d.Run(ctx)
+	if level != nil {
+		d.SetLogLevelVar(level)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	var reloads sync.WaitGroup
+	reloads.Go(func() {
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-hups:
+				_ = d.Reload(runCtx, "SIGHUP") // a failure is logged and reported by the daemon
+			}
+		}
+	})
+	err = d.Run(runCtx)
+	cancel()
+	reloads.Wait() // before Close: a reload uses the store
+	return err
 }
 
 // runManaged runs the daemon for the Windows service manager, which drives it through calls
@@ -66,7 +96,7 @@ func runManaged(env *cliEnv, cfg *config.Config) error {
 	defer closeLog()
 	c := *cfg
 	c.ShutdownTimeout = min(c.ShutdownTimeout, service.WindowsStopCap)
-	run := func(ctx context.Context) error { return runDaemon(ctx, &c, log) }
+	run := func(ctx context.Context) error { return runDaemon(ctx, &c, log, nil, nil) }
 	return service.Serve(name, run, c.ShutdownTimeout+3*time.Second, log,
 		func() { os.Exit(exitFailure) })
 }

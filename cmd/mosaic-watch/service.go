@@ -26,12 +26,17 @@ run this from), and control it:
              service, or SysV init script); refuses a configuration that does not validate
   uninstall  stop the service and remove its definition (configuration, state and logs stay)
   start, stop, restart
+  reload     make the running service re-read its configuration now (SIGHUP: systemctl reload,
+             launchctl kill SIGHUP, the SysV pid file); it also reloads by itself about a
+             second after the file is saved. Windows has no reload signal: saving is enough
   status     print running, stopped or not installed
 
 System services need root (sudo) or Administrator. --user installs a per-user service instead
-(systemd user unit, macOS LaunchAgent). After editing the configuration run 'service restart';
-after changing its folders run 'service uninstall' and 'service install' again (the unit's mount
-dependencies and write permissions come from the folders).`
+(systemd user unit, macOS LaunchAgent). Configuration edits apply while the service runs; the
+few keys that need a restart (state_dir, http.listen, ...) are named in the log, and then
+'service restart' applies them. After adding folders outside the installed ones run 'service
+uninstall' and 'service install' again (the unit's mount dependencies and write permissions
+come from the folders).`
 
 var serviceNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
@@ -44,7 +49,8 @@ type serviceOpts struct {
 }
 
 func cmdService(ctx context.Context, env *cliEnv, args []string) error {
-	const usage = "install|uninstall|start|stop|restart|status [--config FILE] [--user] [--name NAME]"
+	const usage = "install|uninstall|start|stop|restart|reload|status [--config FILE] [--user] " +
+		"[--name NAME]"
 	fs := newFlags(env, "service", usage, serviceAbout)
 	var o serviceOpts
 	fs.StringVar(&o.config, "config", "",
@@ -86,13 +92,16 @@ func cmdService(ctx context.Context, env *cliEnv, args []string) error {
 		return serviceStart(env, o)
 	case "stop":
 		return serviceStop(env, o)
+	case "reload":
+		return serviceReload(env, o)
 	case "status":
 		return serviceStatus(env, o)
 	case "":
-		return usagef("service: name an action: install, uninstall, start, stop, restart or status")
+		return usagef("service: name an action: install, uninstall, start, stop, restart, reload or " +
+			"status")
 	}
-	return usagef("service: unknown action %q (install, uninstall, start, stop, restart or status)",
-		o.action)
+	return usagef("service: unknown action %q (install, uninstall, start, stop, restart, reload or "+
+		"status)", o.action)
 }
 
 // newTarget reaches the service the flags name; cfg is the configuration to install (nil for
@@ -225,6 +234,32 @@ func serviceStop(env *cliEnv, o serviceOpts) error {
 		return fmt.Errorf("stop the service: %w", err)
 	}
 	fmt.Fprintf(env.stdout, "Service %q stopped.\n", o.name)
+	return nil
+}
+
+func serviceReload(env *cliEnv, o serviceOpts) error {
+	if o.config != "" { // say what is wrong here rather than only in the service's log
+		if _, err := loadConfigFlag(env, "service reload", o.config); err != nil {
+			return err
+		}
+	}
+	t, err := newTarget(o, nil)
+	if err != nil {
+		return err
+	}
+	st, err := t.Status()
+	if err == nil && st == service.NotInstalled {
+		return fmt.Errorf("service %q is not installed", o.name)
+	}
+	if err == nil && st != service.Running {
+		return fmt.Errorf("service %q is not running (%s): 'mosaic-watch service start%s' reads "+
+			"the configuration as it starts", o.name, st, t.FlagsHint())
+	}
+	if err := t.Reload(); err != nil {
+		return fmt.Errorf("reload the service: %w", err)
+	}
+	fmt.Fprintf(env.stdout, "Asked service %q to reload its configuration. The log says what "+
+		"changed, or why the file was refused: %s\n", o.name, t.LogsHint())
 	return nil
 }
 

@@ -5,13 +5,14 @@ import (
 	"fmt"
 
 	"github.com/mosaic-watch/mosaic-watch/mosaic"
+	"github.com/mosaic-watch/mosaic-watch/pipeline"
 )
 
 func cmdWhoami(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "whoami", "--config FILE", `
 Ask Mosaic who the configured API key belongs to. Use it to check a new key or a
-connection problem: it prints the organization (or user) on success and the reason on
-failure. The key itself is never printed.`)
+connection problem: it prints the organization (or user) and the account's credit balance on
+success, and the reason on failure. The key itself is never printed.`)
 	configPath := configFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -37,5 +38,13 @@ failure. The key itself is never printed.`)
 	if id.Scopes != nil {
 		fmt.Fprintf(env.stdout, "Restricted key, scopes: %v\n", id.Scopes)
 	}
+	c, err := client.GetCredits(ctx)
+	if err != nil {
+		fmt.Fprintf(env.stdout, "Credits: could not be read (%v)\n", err)
+		return nil
+	}
+	rec := pipeline.CreditsRecord{Balance: c.Balance, Unlimited: c.Unlimited,
+		AutoTopUp: c.AutoTopUp.Enabled}
+	fmt.Fprintf(env.stdout, "Credits: %s\n", rec.String())
 	return nil
 }

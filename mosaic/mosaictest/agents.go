@@ -7,22 +7,31 @@ import (
 	"time"
 )
 
-// Node type ids the fake reports (the Video Input id is not documented; this one is made up).
+// Node type ids the fake reports. The Video Input id is Mosaic's (skills repo,
+// nodes/video-input.md); the edit id is made up.
 const (
-	videoInputTypeID = "7b1e5c3a-0f6d-4c2e-9a61-5d8f2b7c4e10"
+	VideoInputTypeID = "9451e6ff-ac7f-4317-9055-a2f35f641b29"
 	editTypeID       = "c3d9a2f1-8b4e-4f7a-b6c5-1e2d3f4a5b60"
+	// videoGenerationTypeID is Mosaic's Video Generation tile, the first node of a
+	// generation-only agent.
+	videoGenerationTypeID = "a2eb3ec2-da7a-4f97-94d2-a9a537548522"
 )
 
 type agent struct {
-	id, name  string
-	nodes     []string // nodes[0] is the video input node
-	outputs   int
-	outcome   Outcome
-	duration  *time.Duration
-	createdAt time.Time
+	id, name    string
+	nodes       []string // the first videoInputs nodes are Video Input tiles
+	videoInputs int      // 0 for a generation-only agent
+	outputs     int
+	outcome     Outcome
+	duration    *time.Duration
+	createdAt   time.Time
 }
 
 func (a *agent) hasNode(id string) bool { return slices.Contains(a.nodes, id) }
+
+func (a *agent) isVideoInput(id string) bool {
+	return slices.Contains(a.nodes[:a.videoInputs], id)
+}
 
 // editNode is where outputs come from (the last node).
 func (a *agent) editNode() string { return a.nodes[len(a.nodes)-1] }
@@ -30,7 +39,11 @@ func (a *agent) editNode() string { return a.nodes[len(a.nodes)-1] }
 func (s *Server) addAgent(spec AgentSpec) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a := &agent{id: spec.ID, name: spec.Name, outputs: spec.Outputs, outcome: spec.Outcome, duration: spec.RunDuration}
+	a := &agent{id: spec.ID, name: spec.Name, outputs: spec.Outputs, outcome: spec.Outcome, duration: spec.RunDuration,
+		videoInputs: max(spec.VideoInputs, 1)}
+	if spec.GenerationOnly {
+		a.videoInputs = 0
+	}
 	if a.id == "" {
 		a.id = newUUID()
 	}
@@ -41,9 +54,14 @@ func (s *Server) addAgent(spec AgentSpec) (string, error) {
 		a.name = fmt.Sprintf("Fake agent %d", len(s.agentOrder)+1)
 	}
 	if len(spec.Nodes) == 0 {
-		a.nodes = []string{newUUID(), newUUID()}
+		for range a.videoInputs + 1 {
+			a.nodes = append(a.nodes, newUUID())
+		}
 	} else {
 		a.nodes = slices.Clone(spec.Nodes)
+	}
+	if len(a.nodes) <= a.videoInputs {
+		return "", fmt.Errorf("mosaictest: agent %s: %d nodes cannot hold %d Video Input nodes and an edit node", a.id, len(a.nodes), a.videoInputs)
 	}
 	if a.outputs <= 0 {
 		a.outputs = 1
@@ -63,9 +81,13 @@ func (s *Server) addAgent(spec AgentSpec) (string, error) {
 }
 
 func nodeType(a *agent, node string) map[string]any {
-	if node == a.nodes[0] {
-		return map[string]any{"node_type_id": videoInputTypeID, "node_type_name": "Video Input",
+	switch {
+	case a.isVideoInput(node):
+		return map[string]any{"node_type_id": VideoInputTypeID, "node_type_name": "Video Input",
 			"docs_url": "https://docs.mosaic.so/nodes/video-input", "params_docs_url": nil}
+	case a.videoInputs == 0 && node == a.nodes[0]:
+		return map[string]any{"node_type_id": videoGenerationTypeID, "node_type_name": "Video Generation",
+			"docs_url": "https://docs.mosaic.so/nodes/video-generation", "params_docs_url": nil}
 	}
 	return map[string]any{"node_type_id": editTypeID, "node_type_name": "AI Edit",
 		"docs_url": "https://docs.mosaic.so/nodes/ai-edit", "params_docs_url": "https://docs.mosaic.so/nodes/ai-edit/params"}
@@ -108,6 +130,8 @@ func (s *Server) handleListAgents(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"agents": list, "next_cursor": nil})
 }
 
+const fakeOrgID = "3c9f1e7a-5b2d-4a8c-9e6f-1d2c3b4a5f60"
+
 func (s *Server) handleWhoAmI(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	legacy := s.opts.LegacyWhoAmI
@@ -121,7 +145,7 @@ func (s *Server) handleWhoAmI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"organization_id": "3c9f1e7a-5b2d-4a8c-9e6f-1d2c3b4a5f60", "organization_name": "Fake Org",
+		"organization_id": fakeOrgID, "organization_name": "Fake Org",
 		"organization_slug": "fake-org", "created_at": ts(created), "last_used_at": ts(s.now()), "scopes": nil,
 	})
 }

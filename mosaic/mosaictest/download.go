@@ -74,7 +74,7 @@ func (s *Server) handleThumbnail(w http.ResponseWriter, r *http.Request) {
 
 // handleSource answers input video URLs; the fake does not keep uploaded bytes.
 func (s *Server) handleSource(w http.ResponseWriter, r *http.Request) {
-	if !s.checkSignature(w, r, "source", r.PathValue("video_id")) {
+	if !s.checkSignature(w, r, "source", r.PathValue("token")) {
 		return
 	}
 	writeXMLError(w, http.StatusNotFound, "NoSuchKey", "The fake does not retain uploaded bytes.")

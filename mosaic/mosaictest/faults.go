@@ -12,7 +12,7 @@ type faultState struct {
 // with Count fires on the next Count matching calls and is then removed;
 // otherwise it fires with Probability (seeded by Options.Seed) forever.
 // FaultNotUploaded applies only to finalize, FaultExpired only to storage and
-// download routes.
+// download routes, FaultLoseRequest and FaultLateRun only to run_agent.
 func (s *Server) InjectFault(r Route, f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -32,6 +32,8 @@ func faultApplies(kind FaultKind, route Route) bool {
 		return route == RouteFinalize
 	case FaultExpired:
 		return route == RouteStorage || route == RouteDownload
+	case FaultLoseRequest, FaultLateRun:
+		return route == RouteRunAgent
 	}
 	return route != RouteUnknown
 }

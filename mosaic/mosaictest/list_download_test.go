@@ -50,14 +50,23 @@ func TestListRuns(t *testing.T) {
 		for _, r := range m["runs"].([]any) {
 			item := r.(map[string]any)
 			got = append(got, item["run_id"].(string))
-			for _, k := range []string{"agent_id", "status", "status_message", "started_at", "updated_at", "inputs", "outputs"} {
+			// Exactly the documented fields: no needs_credits, no created_at.
+			want := []string{"run_id", "agent_id", "status", "status_message", "started_at", "updated_at",
+				"node_status_counts", "inputs", "outputs", "triggered_by"}
+			if len(item) != len(want) {
+				t.Fatalf("item has %d fields, want %v: %v", len(item), want, item)
+			}
+			for _, k := range want {
 				if _, ok := item[k]; !ok {
 					t.Fatalf("item lacks %s: %v", k, item)
 				}
 			}
+			if item["triggered_by"] != nil {
+				t.Fatalf("an API run has triggered_by %v", item["triggered_by"])
+			}
 			in := item["inputs"].([]any)[0].(map[string]any)
-			if in["video_id"] != vid || in["video_url"] == nil {
-				t.Fatalf("item inputs: %v", in)
+			if len(in) != 2 || in["video_url"] == nil || in["thumbnail_url"] == nil || strings.Contains(fmt.Sprint(in), vid) {
+				t.Fatalf("item inputs must be {video_url, thumbnail_url} without the video id: %v", in)
 			}
 		}
 		if m["next_cursor"] == nil {

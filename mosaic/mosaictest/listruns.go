@@ -10,18 +10,24 @@ import (
 
 const cursorPrefix = "fake-cursor:"
 
-// encodeCursor makes an opaque cursor pointing after the run with sequence seq.
-func encodeCursor(seq int64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(cursorPrefix + strconv.FormatInt(seq, 10)))
+// encodeCursor makes an opaque cursor pointing after run r in listing order.
+func encodeCursor(r *run) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(cursorPrefix +
+		strconv.FormatInt(r.createdAt.UnixNano(), 10) + ":" + strconv.FormatInt(r.seq, 10)))
 }
 
-func decodeCursor(c string) (int64, bool) {
+func decodeCursor(c string) (*run, bool) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil || !strings.HasPrefix(string(b), cursorPrefix) {
-		return 0, false
+		return nil, false
 	}
-	n, err := strconv.ParseInt(strings.TrimPrefix(string(b), cursorPrefix), 10, 64)
-	return n, err == nil && n > 0
+	at, seq, ok := strings.Cut(strings.TrimPrefix(string(b), cursorPrefix), ":")
+	ns, err1 := strconv.ParseInt(at, 10, 64)
+	n, err2 := strconv.ParseInt(seq, 10, 64)
+	if !ok || err1 != nil || err2 != nil || n <= 0 {
+		return nil, false
+	}
+	return &run{createdAt: time.Unix(0, ns).UTC(), seq: n}, true
 }
 
 func parseTimeParam(v string) (time.Time, bool) {
@@ -39,7 +45,7 @@ var validStatuses = map[string]bool{statusRunning: true, statusCompleted: true, 
 type listQuery struct {
 	agentID  string
 	limit    int
-	after    int64 // cursor: only runs with seq < after (0 = from the newest)
+	after    *run // cursor: only runs listed after this one (nil = from the newest)
 	statuses map[string]bool
 	from, to time.Time
 }
@@ -93,7 +99,7 @@ func (lq *listQuery) match(r *run) bool {
 	if lq.agentID != "" && r.agent.id != lq.agentID {
 		return false
 	}
-	if lq.after > 0 && r.seq >= lq.after {
+	if lq.after != nil && compareRuns(r, lq.after) >= 0 {
 		return false
 	}
 	if lq.statuses != nil && !lq.statuses[r.status] {
@@ -125,18 +131,18 @@ func (s *Server) handleListRuns(w http.ResponseWriter, r *http.Request) {
 	root := s.requestRoot(r)
 	items := []any{}
 	var next any
-	var lastSeq int64
+	var last *run
 	for i := len(s.runOrder) - 1; i >= 0; i-- {
 		run := s.runOrder[i]
 		if !lq.match(run) {
 			continue
 		}
 		if len(items) == lq.limit {
-			next = encodeCursor(lastSeq)
+			next = encodeCursor(last)
 			break
 		}
 		items = append(items, s.listItemLocked(run, root))
-		lastSeq = run.seq
+		last = run
 	}
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{"runs": items, "next_cursor": next})

@@ -169,6 +169,9 @@ func (s *Server) validateRunLocked(a *agent, body map[string]json.RawMessage) (*
 			if !a.hasNode(node) {
 				return nil, invalid("video_inputs[%d].agent_node_id %s is not a node of this agent", i, node)
 			}
+			if !a.isVideoInput(node) {
+				return nil, invalid("video_inputs[%d].agent_node_id %s is not a Video Input node of this agent", i, node)
+			}
 			src, err := readSources(e, "video_urls")
 			if err != nil {
 				return nil, invalid("video_inputs[%d]: %v", i, err)
@@ -178,8 +181,11 @@ func (s *Server) validateRunLocked(a *agent, body map[string]json.RawMessage) (*
 			}
 			all = append(all, src)
 		}
-	} else if top.empty() {
+	} else if top.empty() && a.videoInputs > 0 {
 		return nil, invalid("Provide video_inputs or at least one of video_ids, video_urls, node_render_ids")
+	}
+	if err := checkInputShape(a, top, entries); err != nil {
+		return nil, err
 	}
 
 	if raw, ok := body["update_params"]; ok && string(raw) != "null" {
@@ -236,4 +242,29 @@ func (s *Server) validateRunLocked(a *agent, body map[string]json.RawMessage) (*
 		}
 	}
 	return req, nil
+}
+
+// checkInputShape applies Mosaic's rules for agents with no or several Video
+// Input nodes: a generation-only agent takes no video input, and a multi-input
+// agent needs one video_inputs entry per Video Input node (no top-level arrays).
+func checkInputShape(a *agent, top sources, entries []map[string]json.RawMessage) error {
+	switch {
+	case a.videoInputs == 0 && (!top.empty() || len(entries) > 0):
+		return invalid("This agent has no Video Input node (generation-only); send no video inputs")
+	case a.videoInputs > 1 && !top.empty():
+		return invalid("This agent has %d Video Input nodes: send video_inputs with one entry per node, not top-level video_ids/video_urls/node_render_ids", a.videoInputs)
+	case a.videoInputs > 1:
+		fed := map[string]bool{}
+		for _, e := range entries {
+			var node string
+			_ = json.Unmarshal(e["agent_node_id"], &node)
+			fed[node] = true
+		}
+		for _, n := range a.nodes[:a.videoInputs] {
+			if !fed[n] {
+				return invalid("video_inputs has no entry for Video Input node %s", n)
+			}
+		}
+	}
+	return nil
 }

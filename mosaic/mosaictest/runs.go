@@ -1,7 +1,11 @@
 package mosaictest
 
 import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -24,6 +28,9 @@ type runInput struct {
 	videoID  string // uploaded video, or ""
 	videoURL string // URL input (video_urls), or ""
 	renderID string // chained input (node_render_ids), or ""
+	// token names the input in its signed source URL: opaque, so no run body
+	// reveals the video id (Mosaic's do not).
+	token string
 }
 
 type run struct {
@@ -36,8 +43,8 @@ type run struct {
 	inputs      []runInput
 	callbackURL string
 
-	createdAt  time.Time
-	startedAt  time.Time // start of the current attempt (creation or resume)
+	createdAt  time.Time // also its started_at
+	attemptAt  time.Time // start of the current attempt (creation or resume)
 	updatedAt  time.Time
 	finishedAt time.Time
 	duration   time.Duration
@@ -45,6 +52,16 @@ type run struct {
 	endedAs    Outcome // how it ended (terminal statuses except cancelled)
 	status     string
 	renders    []string // planned render ids
+
+	foreign     bool           // StartForeignRun
+	triggeredBy map[string]any // nil: started through the API
+}
+
+// lateRun is a FaultLateRun start whose run appears at "at" on the fake's clock.
+type lateRun struct {
+	agent *agent
+	req   *runRequest
+	at    time.Time
 }
 
 func statusFor(o Outcome) string {
@@ -87,16 +104,19 @@ func (s *Server) advanceLocked(r *run, now time.Time) {
 	if r.status != statusRunning || s.opts.ManualRuns {
 		return
 	}
-	if end := r.startedAt.Add(r.duration); !now.Before(end) {
+	if end := r.attemptAt.Add(r.duration); !now.Before(end) {
 		s.finishLocked(r, r.outcome, end)
 	}
 }
 
 func (s *Server) advanceAllLocked() {
+	now := s.now()
+	if len(s.lateRuns) > 0 {
+		s.createLateRunsLocked(now)
+	}
 	if len(s.running) == 0 || s.opts.ManualRuns {
 		return
 	}
-	now := s.now()
 	for r := range s.running {
 		s.advanceLocked(r, now)
 	}
@@ -145,15 +165,31 @@ func (s *Server) newRenderLocked(r *run, i int) string {
 	return id
 }
 
-// createRunLocked records a validated run request.
-func (s *Server) createRunLocked(a *agent, req *runRequest) *run {
-	now := s.now()
+// createLateRunsLocked creates the FaultLateRun runs whose time has come.
+func (s *Server) createLateRunsLocked(now time.Time) {
+	left := s.lateRuns[:0]
+	for _, lr := range s.lateRuns {
+		if now.Before(lr.at) {
+			left = append(left, lr)
+			continue
+		}
+		s.createRunLocked(lr.agent, lr.req, now)
+	}
+	clear(s.lateRuns[len(left):])
+	s.lateRuns = left
+}
+
+// createRunLocked records a validated run request, created at "at".
+func (s *Server) createRunLocked(a *agent, req *runRequest, at time.Time) *run {
 	s.seq++
 	r := &run{
 		id: newUUID(), seq: s.seq, agent: a, callbackURL: req.callbackURL,
-		createdAt: now, startedAt: now, updatedAt: now,
+		createdAt: at, attemptAt: at, updatedAt: at,
 		outcome: a.outcome, status: statusRunning,
 		videoIDs: req.videoIDs, inputs: req.inputs,
+	}
+	for i := range r.inputs {
+		r.inputs[i].token = newUUID()
 	}
 	r.duration = s.opts.RunDuration
 	if a.duration != nil {
@@ -170,13 +206,68 @@ func (s *Server) createRunLocked(a *agent, req *runRequest) *run {
 	for i := range plannedOutputs(a) {
 		r.renders = append(r.renders, s.newRenderLocked(r, i))
 	}
-	s.runs[r.id] = r
-	s.runOrder = append(s.runOrder, r)
-	s.running[r] = struct{}{}
+	s.insertRunLocked(r)
+	s.credits--
 	s.stats.RunsCreated++
 	s.stats.RunsByContent[RunKey{ContentSHA256: r.inputHash, AgentID: a.id}]++
 	s.queueWebhookLocked(r, "RUN_STARTED")
 	return r
+}
+
+// insertRunLocked records a new running run. runOrder stays sorted by (created
+// at, seq), the order listings page through: a back-dated run, or one created
+// after the clock offset changed, goes where its time puts it.
+func (s *Server) insertRunLocked(r *run) {
+	s.runs[r.id] = r
+	i, _ := slices.BinarySearchFunc(s.runOrder, r, compareRuns)
+	s.runOrder = slices.Insert(s.runOrder, i, r)
+	s.running[r] = struct{}{}
+}
+
+func compareRuns(x, y *run) int {
+	if c := x.createdAt.Compare(y.createdAt); c != 0 {
+		return c
+	}
+	return cmp.Compare(x.seq, y.seq)
+}
+
+// StartForeignRun creates a run of agentID that this client did not start: a
+// colleague's dashboard run (TriggeredBy {"type": "dashboard"}), a trigger's, or
+// another program's API run (TriggeredBy nil), optionally back-dated. It is listed
+// like any run but not counted in Stats.RunsCreated or RunsByContent.
+func (s *Server) StartForeignRun(agentID string, f ForeignRun) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.agents[agentID]
+	if a == nil {
+		return "", fmt.Errorf("mosaictest: agent %s not found", agentID)
+	}
+	content := f.Content
+	if content == nil {
+		content = []byte("foreign run " + newUUID())
+	}
+	at := s.now().Add(-f.BackDate)
+	s.seq++
+	r := &run{
+		id: newUUID(), seq: s.seq, agent: a,
+		createdAt: at, attemptAt: at, updatedAt: at,
+		outcome: a.outcome, status: statusRunning,
+		inputs:  []runInput{{videoURL: "https://storage.example/colleague.mp4", token: newUUID()}},
+		foreign: true, triggeredBy: f.TriggeredBy,
+	}
+	r.duration = s.opts.RunDuration
+	if a.duration != nil {
+		r.duration = *a.duration
+	}
+	sum := sha256.Sum256(content)
+	r.inputHash = hex.EncodeToString(sum[:])
+	for i := range plannedOutputs(a) {
+		r.renders = append(r.renders, s.newRenderLocked(r, i))
+	}
+	s.insertRunLocked(r)
+	s.credits--
+	s.stats.ForeignRuns++
+	return r.id, nil
 }
 
 // nodeView is one runtime node of a run.

@@ -1,6 +1,7 @@
 package mosaictest
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -85,8 +86,9 @@ func TestRunLifecycleWithClock(t *testing.T) {
 	if r["status"] != "running" || len(r["outputs"].([]any)) != 0 || r["agent_id"] != done || r["status_message"] != nil {
 		t.Fatalf("fresh run: %v", r)
 	}
-	if in := r["inputs"].([]any); len(in) != 1 || !strings.Contains(str(in[0].(map[string]any)["video_url"]), "/source/"+vid) {
-		t.Fatalf("inputs: %v", r["inputs"])
+	if in := r["inputs"].([]any); len(in) != 1 || !strings.Contains(str(in[0].(map[string]any)["video_url"]), "/source/") ||
+		strings.Contains(fmt.Sprint(in), vid) || len(in[0].(map[string]any)) != 2 {
+		t.Fatalf("inputs must be {video_url, thumbnail_url} without the video id: %v", r["inputs"])
 	}
 	clock.Advance(59 * time.Second)
 	if getRun(t, s, runID)["status"] != "running" {

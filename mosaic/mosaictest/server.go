@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -33,6 +34,8 @@ type Server struct {
 	wg     sync.WaitGroup
 	closed sync.Once
 
+	clockOffset atomic.Int64 // Options.ClockOffset, changed by SetClockOffset
+
 	mu           sync.Mutex
 	agents       map[string]*agent
 	agentOrder   []string
@@ -50,6 +53,8 @@ type Server struct {
 	stats        Stats
 	uploadsNow   int
 	closing      bool
+	lateRuns     []*lateRun // FaultLateRun starts whose run has not appeared yet
+	credits      int
 }
 
 // NewServer validates opts, registers opts.Agents, listens and serves at once.
@@ -89,6 +94,9 @@ func NewServer(opts Options) (*Server, error) {
 	if opts.WebhookTimeout <= 0 {
 		opts.WebhookTimeout = 30 * time.Second
 	}
+	if opts.Credits <= 0 {
+		opts.Credits = 2500
+	}
 	base := strings.TrimRight(opts.BasePath, "/")
 	if base != "" && !strings.HasPrefix(base, "/") {
 		base = "/" + base
@@ -112,7 +120,9 @@ func NewServer(opts Options) (*Server, error) {
 		knobs:        opts.Webhooks,
 		hooks:        map[*run]*hookQueue{},
 		stats:        Stats{RunsByContent: map[RunKey]int{}, Requests: map[string]int{}},
+		credits:      opts.Credits,
 	}
+	s.clockOffset.Store(int64(opts.ClockOffset))
 	for _, spec := range opts.Agents {
 		if _, err := s.addAgent(spec); err != nil {
 			return nil, err
@@ -169,7 +179,13 @@ func (s *Server) Close() error {
 	return err
 }
 
-func (s *Server) now() time.Time { return s.opts.Now().UTC().Truncate(time.Microsecond) }
+// now is Mosaic's clock: Options.Now shifted by the clock offset.
+func (s *Server) now() time.Time {
+	return s.opts.Now().Add(time.Duration(s.clockOffset.Load())).UTC().Truncate(time.Microsecond)
+}
+
+// SetClockOffset changes how far Mosaic's clock is ahead of ours (see Options.ClockOffset).
+func (s *Server) SetClockOffset(d time.Duration) { s.clockOffset.Store(int64(d)) }
 
 // clockLoop finishes runs whose time has come even when nobody polls, so
 // webhooks go out. Reads also advance runs lazily against Options.Now.
@@ -216,7 +232,7 @@ func (s *Server) Runs() []RunInfo {
 			ID: r.id, AgentID: r.agent.id, Status: r.status,
 			VideoIDs:      append([]string(nil), r.videoIDs...),
 			ContentSHA256: append([]string(nil), r.contentSHAs...),
-			CreatedAt:     r.createdAt, CallbackURL: r.callbackURL,
+			CreatedAt:     r.createdAt, CallbackURL: r.callbackURL, Foreign: r.foreign,
 		})
 	}
 	return out
@@ -226,7 +242,9 @@ func (s *Server) Runs() []RunInfo {
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.advanceAllLocked()
 	st := s.stats
+	st.LateRunsPending = len(s.lateRuns)
 	st.RunsByContent = make(map[RunKey]int, len(s.stats.RunsByContent))
 	for k, v := range s.stats.RunsByContent {
 		st.RunsByContent[k] = v
@@ -261,6 +279,7 @@ func (s *Server) routes() http.Handler {
 		mux.Handle(method+" "+s.base+path, s.wrap(name, true, h))
 	}
 	api("GET /whoami", RouteWhoAmI, s.handleWhoAmI)
+	api("GET /credits", RouteCredits, s.handleCredits)
 	api("POST /uploads/video/get_upload_url", RouteGetUploadURL, s.handleGetUploadURL)
 	api("POST /uploads/video/finalize_upload", RouteFinalize, s.handleFinalize)
 	api("POST /videos/get_upload_url", RouteGetUploadURL, s.handleLegacyGetUploadURL)
@@ -278,7 +297,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/storage/{bucket}", s.wrap(RouteStorage, false, s.handleStorage))
 	mux.Handle("GET /download/{render_id}", s.wrap(RouteDownload, false, s.handleDownload))
 	mux.Handle("GET /thumbnail/{render_id}", s.wrap(RouteDownload, false, s.handleThumbnail))
-	mux.Handle("GET /source/{video_id}", s.wrap(RouteDownload, false, s.handleSource))
+	mux.Handle("GET /source/{token}", s.wrap(RouteDownload, false, s.handleSource))
 	mux.Handle("/", s.wrap(RouteUnknown, false, func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "Not Found")
 	}))
@@ -301,12 +320,17 @@ func (s *Server) wrap(name Route, auth bool, h http.HandlerFunc) http.Handler {
 			s.countRequest(r.Method, name, rec, why)
 			hijackClose(w)
 		}
+		// Every answer is dated by Mosaic's clock, as clients measure it from there.
+		w.Header().Set("Date", s.now().Format(http.TimeFormat))
 		handle := func(w http.ResponseWriter) {
 			if auth && !s.authorized(r) {
 				writeError(w, http.StatusUnauthorized, "invalid_api_key", "Invalid or missing API key")
 				return
 			}
 			h(w, r)
+		}
+		if name == RouteRunAgent && s.opts.RunStartHook != nil {
+			s.opts.RunStartHook(r.PathValue("agent_id"))
 		}
 		f := s.pickFault(name)
 		if f == nil {
@@ -344,6 +368,15 @@ func (s *Server) wrap(name Route, auth bool, h http.HandlerFunc) http.Handler {
 			// connection, not a reset while still sending.
 			_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
 			dropConn("lost")
+		case FaultLoseRequest:
+			_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxJSONBody))
+			dropConn("lost_request")
+		case FaultLateRun:
+			if auth && !s.authorized(r) {
+				writeError(rec, http.StatusUnauthorized, "invalid_api_key", "Invalid or missing API key")
+				return
+			}
+			s.handleRunAgentLate(rec, r, *f)
 		case FaultNotUploaded:
 			writeError(rec, http.StatusBadRequest, "validation_error", "File not uploaded")
 		case FaultExpired:

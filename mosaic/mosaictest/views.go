@@ -23,7 +23,7 @@ func (s *Server) outputsLocked(r *run, root string, now time.Time) []any {
 func (s *Server) inputURL(in runInput, root string, now time.Time) string {
 	switch {
 	case in.videoID != "":
-		return s.signedURL(root, "source", in.videoID, now)
+		return s.signedURL(root, "source", in.token, now)
 	case in.renderID != "":
 		return s.signedURL(root, "download", in.renderID, now)
 	}
@@ -35,7 +35,7 @@ func (s *Server) inputsLocked(r *run, root string, now time.Time) []any {
 	for _, in := range r.inputs {
 		thumb := any(nil)
 		if in.videoID != "" {
-			thumb = s.signedURL(root, "thumbnail", in.videoID, now)
+			thumb = s.signedURL(root, "thumbnail", in.token, now)
 		}
 		out = append(out, map[string]any{"video_url": s.inputURL(in, root, now), "thumbnail_url": thumb})
 	}
@@ -47,7 +47,7 @@ func (s *Server) runViewLocked(r *run, root string) map[string]any {
 	now := s.now()
 	v := map[string]any{
 		"agent_id":           r.agent.id,
-		"started_at":         ts(r.startedAt),
+		"started_at":         ts(r.createdAt),
 		"status":             r.status,
 		"status_message":     r.statusMessage(),
 		"needs_credits":      r.needsCredits(),
@@ -74,24 +74,26 @@ func olderShape(v map[string]any) {
 	}
 }
 
-// listItemLocked is one entry of the list-runs endpoints.
+// listItemLocked is one entry of the list-runs endpoints: exactly the fields
+// Mosaic documents for list items. No needs_credits, no created_at, and inputs
+// as {video_url, thumbnail_url} without video ids.
 func (s *Server) listItemLocked(r *run, root string) map[string]any {
 	now := s.now()
-	inputs := []any{}
-	for _, in := range r.inputs {
-		inputs = append(inputs, map[string]any{"video_id": strOrNil(in.videoID), "video_url": s.inputURL(in, root, now)})
+	var trig any
+	if r.triggeredBy != nil {
+		trig = r.triggeredBy
 	}
 	return map[string]any{
-		"run_id":         r.id,
-		"agent_id":       r.agent.id,
-		"status":         r.status,
-		"status_message": r.statusMessage(),
-		"started_at":     ts(r.startedAt),
-		"updated_at":     ts(r.updatedAt),
-		"created_at":     ts(r.createdAt),
-		"needs_credits":  r.needsCredits(),
-		"inputs":         inputs,
-		"outputs":        s.outputsLocked(r, root, now),
+		"run_id":             r.id,
+		"agent_id":           r.agent.id,
+		"status":             r.status,
+		"status_message":     r.statusMessage(),
+		"started_at":         ts(r.createdAt),
+		"updated_at":         ts(r.updatedAt),
+		"node_status_counts": r.nodeCounts(),
+		"inputs":             s.inputsLocked(r, root, now),
+		"outputs":            s.outputsLocked(r, root, now),
+		"triggered_by":       trig,
 	}
 }
 

@@ -46,7 +46,7 @@ func (s *Server) webhookPayloadLocked(r *run, flag string) map[string]any {
 	now := s.now()
 	p := map[string]any{
 		"flag": flag, "agent_id": r.agent.id, "run_id": r.id, "status": r.status,
-		"node_status_counts": r.nodeCounts(), "triggered_by": nil,
+		"node_status_counts": r.nodeCounts(), "triggered_by": r.triggeredBy,
 	}
 	switch flag {
 	case "RUN_STARTED":

@@ -1,4 +1,4 @@
--- 0001: the schema of store/migrations (SQLite) up to its 0002, for PostgreSQL.
+-- 0001: the schema of store/migrations (SQLite) up to its 0003, for PostgreSQL.
 -- Times are BIGINT unix milliseconds (mtime_ns in nanoseconds) as in SQLite, so both stores
 -- share their queries. Paths and folders compare byte by byte (COLLATE "C"): List selects a
 -- folder's subtree by a byte range, and two names that differ only in case are two files.
@@ -30,6 +30,12 @@ CREATE TABLE jobs (
     lease_until     BIGINT   NOT NULL DEFAULT 0,
     created_at      BIGINT   NOT NULL,
     updated_at      BIGINT   NOT NULL,
+    -- The run start attempt in Mosaic's clock (to = 0 while unanswered), the run parameters'
+    -- fingerprint and the job whose outputs a copy reuses (see SQLite's 0002).
+    run_window_from BIGINT   NOT NULL DEFAULT 0,
+    run_window_to   BIGINT   NOT NULL DEFAULT 0,
+    run_params      TEXT     NOT NULL DEFAULT '',
+    copy_of         BIGINT   NOT NULL DEFAULT 0,
     -- The identity of a file version: a file found by several hosts becomes one job.
     -- Its index also serves JobsAt (folder, rel_path).
     CONSTRAINT jobs_identity UNIQUE (folder, rel_path, size, mtime_ns),

@@ -7,6 +7,7 @@ package config
 
 import (
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/mosaic-watch/mosaic-watch/mosaic"
@@ -25,7 +26,9 @@ type Config struct {
 	PollInterval time.Duration // mosaic.poll_interval: how often running runs are checked
 	// ReconcileAfter is mosaic.reconcile_after: after a lost run start, "no run listed" is
 	// trusted only this long after the attempt.
-	ReconcileAfter  time.Duration
+	ReconcileAfter time.Duration
+	// MaxRetryAfter is mosaic.max_retry_after: the longest pause a Retry-After answer imposes.
+	MaxRetryAfter   time.Duration
 	UploadAPI       mosaic.UploadAPI // mosaic.upload_api
 	StateDir        string           // state_dir; created by the daemon, not by Load
 	LogLevel        slog.Level       // log.level: debug, info, warn or error
@@ -39,17 +42,28 @@ type Config struct {
 	Warnings []string
 
 	// The local HTTP surface (off while HTTPListen is empty) and Mosaic's run callbacks.
-	HTTPListen       string // http.listen, host:port
-	HTTPToken        string // http.token (secret)
-	WebhookSecret    string // webhook.secret (secret)
-	WebhookPublicURL string // webhook.public_url, passed to runs as their callback_url
+	HTTPListen       string   // http.listen, host:port
+	HTTPToken        string   // http.token (secret)
+	HTTPAllowedHosts []string // http.allowed_hosts: Host names served besides loopback ones
+	WebhookSecret    string   // webhook.secret (secret)
+	WebhookPublicURL string   // webhook.public_url, passed to runs as their callback_url
+
+	lookupEnv func(string) (string, bool) // how ${VAR} was expanded, for Reload
 }
+
+// Reload loads the same file again, expanding ${VAR} the same way: a running daemon's reload.
+func (c *Config) Reload() (*Config, error) { return Load(c.File, c.lookupEnv) }
 
 // Limits is the top-level `limits:` section.
 type Limits struct {
 	Uploads    int // concurrent uploads
 	ActiveRuns int // runs in flight on Mosaic at once
 	Downloads  int // concurrent downloads
+	// MaxRunsPerDay bounds run starts of all folders in any 24 hours; 0 = no limit.
+	MaxRunsPerDay int
+	// BacklogConfirmOver is how many videos already in a folder the first time it is watched
+	// start at once under existing_files: confirm; the rest wait for `approve`.
+	BacklogConfirmOver int
 }
 
 // Retry is the `retry:` section.
@@ -80,7 +94,37 @@ type Folder struct {
 	AfterFailure       Disposition   // Keep or Move
 	AfterFailureMoveTo string        // set iff AfterFailure is Move
 	MaxFileSize        int64         // limits.max_file_size in bytes
+	MaxRunsPerDay      int           // limits.max_runs_per_day of the folder; 0 = no limit
+	// ExistingFiles is what happens to the videos already in the folder the first time it is
+	// watched (existing_files).
+	ExistingFiles ExistingFiles
+	// OnSourceChange is on_source_change: what happens to an active run whose source file is
+	// replaced or deleted (pipeline.SourceChangeFinish or pipeline.SourceChangeCancel).
+	OnSourceChange string
+
+	at  map[string]location // where each key was set, for problems found after loading
+	src location            // the folder entry itself
 }
+
+// Problem is a problem with folder f's key found after loading (e.g. by asking Mosaic about
+// the agent), placed at the line that set the key, else at the folder entry.
+func (c *Config) Problem(f *Folder, key, msg string) *Error {
+	loc, ok := f.at[key]
+	if !ok {
+		loc = location{path: f.src.path + "." + key, line: f.src.line}
+	}
+	return &Error{File: c.File, Line: loc.line, Path: loc.path, Msg: msg}
+}
+
+// ExistingFiles is the existing_files policy.
+type ExistingFiles string
+
+// existing_files values.
+const (
+	ExistingConfirm ExistingFiles = "confirm" // up to limits.backlog_confirm_over start, the rest wait
+	ExistingProcess ExistingFiles = "process" // every one starts
+	ExistingIgnore  ExistingFiles = "ignore"  // none starts; they are recorded as skipped
+)
 
 // Disposition is what happens to a source video once its job ends (after_success,
 // after_failure).
@@ -110,8 +154,15 @@ func (f *Folder) PipelineFolder() pipeline.Folder {
 		UpdateParams: f.UpdateParams, IgnoreNodes: f.IgnoreNodes,
 		AfterSuccess: string(f.AfterSuccess), AfterSuccessMoveTo: f.AfterSuccessMoveTo,
 		AfterFailure: string(f.AfterFailure), AfterFailureMoveTo: f.AfterFailureMoveTo,
-		MaxFileSize: f.MaxFileSize,
+		MaxFileSize: f.MaxFileSize, OnSourceChange: f.OnSourceChange, MaxRunsPerDay: f.MaxRunsPerDay,
 	}
+}
+
+// HTTPExposed reports whether http.listen accepts connections from other machines (it is set
+// and not a loopback address).
+func (c *Config) HTTPExposed() bool {
+	host, _, err := net.SplitHostPort(c.HTTPListen)
+	return err == nil && !loopbackHost(host)
 }
 
 // FolderNames maps each folder's input to its name, the way jobs name their folder.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -298,7 +299,8 @@ func TestLoadConfigProblems(t *testing.T) {
 			name: "unreadable key file names the path",
 			body: strings.Replace(minimal, "  api_key: ${MOSAIC_API_KEY}\n",
 				"  api_key_file: secrets/key.txt\n", 1),
-			want: []wantProblem{{"mosaic.api_key_file", 2, "secrets/key.txt: no such file or directory"}},
+			want: []wantProblem{{"mosaic.api_key_file", 2,
+				filepath.Join("secrets", "key.txt") + ": "}},
 		},
 		{
 			name: "move without move_to",
@@ -441,13 +443,15 @@ folders:
 }
 
 func TestLoadConfigMissingFile(t *testing.T) {
-	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"), defaultTestEnv)
+	missing := filepath.Join(t.TempDir(), "nope.yaml")
+	_, err := Load(missing, defaultTestEnv)
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("err = %v, want fs.ErrNotExist", err)
 	}
-	if !strings.Contains(err.Error(),
-		"nope.yaml: cannot read config file: no such file or directory") {
-		t.Errorf("err = %v", err)
+	_, osErr := os.ReadFile(missing) // the system's own words, which differ between systems
+	want := "nope.yaml: cannot read config file: " + errors.Unwrap(osErr).Error()
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("err = %v, want it to contain %q", err, want)
 	}
 }
 
@@ -460,11 +464,12 @@ func TestLoadConfigDefaults(t *testing.T) {
 		APIKey:          "mk_test_secret_value",
 		PollInterval:    10 * time.Second,
 		ReconcileAfter:  2 * time.Minute,
+		MaxRetryAfter:   10 * time.Minute,
 		UploadAPI:       "uploads",
 		StateDir:        DefaultStateDir(),
 		LogLevel:        slog.LevelInfo,
 		LogFormat:       "text",
-		Limits:          Limits{Uploads: 2, ActiveRuns: 8, Downloads: 2},
+		Limits:          Limits{Uploads: 2, ActiveRuns: 8, Downloads: 2, BacklogConfirmOver: 50},
 		ShutdownTimeout: 10 * time.Second,
 		ScanInterval:    time.Hour,
 		Retry:           Retry{Base: 30 * time.Second, Max: time.Hour, Attempts: 8},
@@ -482,8 +487,17 @@ func TestLoadConfigDefaults(t *testing.T) {
 			AfterSuccess:    "keep",
 			AfterFailure:    "keep",
 			MaxFileSize:     5 << 30,
+			OnSourceChange:  "finish",
+			ExistingFiles:   "confirm",
 		}},
 	}
+	for i := range cfg.Folders { // where keys were set is checked in TestProblemAfterLoading
+		cfg.Folders[i].at, cfg.Folders[i].src = nil, location{}
+	}
+	if cfg.lookupEnv == nil {
+		t.Error("Load did not keep its lookupEnv for Reload")
+	}
+	cfg.lookupEnv = nil // funcs never compare equal
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("Load =\n%+v\nwant\n%+v", cfg, want)
 	}
@@ -632,6 +646,10 @@ func TestLoadConfigLiteralKeyWarning(t *testing.T) {
 		{"key from env in 0644 file", minimal, 0o644, nil},
 	}
 	for _, tc := range tests {
+		if runtime.GOOS == "windows" {
+			// No Unix modes there (a writable file reports 0666): the loader never warns.
+			tc.wants = nil
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			dir := testDir(t)
 			file := writeConfig(t, dir, tc.body, tc.mode)
@@ -914,5 +932,101 @@ func TestConfigExampleDocumentsEveryKey(t *testing.T) {
 	sort.Strings(missing)
 	if len(missing) > 0 {
 		t.Errorf("config.example.yaml does not document keys %q", missing)
+	}
+}
+
+func TestOnSourceChange(t *testing.T) {
+	dir := testDir(t)
+	cfg := loadOK(t, dir, minimal+"    on_source_change: cancel\n", defaultTestEnv)
+	if got := cfg.Folders[0].PipelineFolder().OnSourceChange; got != "cancel" {
+		t.Fatalf("on_source_change = %q", got)
+	}
+	_, err := Load(writeConfig(t, dir, minimal+"    on_source_change: stop\n", 0o600), defaultTestEnv)
+	if err == nil || !strings.Contains(err.Error(), "on_source_change") ||
+		!strings.Contains(err.Error(), "finish") {
+		t.Fatalf("bad value: %v", err)
+	}
+}
+
+// A problem found after loading (Mosaic says a node does not exist) points at the line that set
+// the key, or at the folder entry when the key was not set.
+func TestProblemAfterLoading(t *testing.T) {
+	dir := testDir(t)
+	cfg := loadOK(t, dir, minimal+"    update_params:\n      nope: {x: 1}\n", defaultTestEnv)
+	f := &cfg.Folders[0]
+	e := cfg.Problem(f, "update_params", `"nope" is not a node`)
+	if e.Path != "folders[0].update_params" || e.Line != 7 ||
+		!strings.Contains(e.Error(), "config.yaml:7: ") {
+		t.Fatalf("problem at %+v", e)
+	}
+	if e := cfg.Problem(f, "ignore_nodes", "x"); e.Path != "folders[0].ignore_nodes" || e.Line != 4 {
+		t.Fatalf("unset key placed at %+v", e)
+	}
+}
+
+// TestStateDirFromEnvironment: MOSAIC_WATCH_STATE_DIR (set by the container image) is the
+// state_dir when the file sets none; a state_dir in the file wins, with a warning; a relative
+// value is refused.
+func TestStateDirFromEnvironment(t *testing.T) {
+	env := func(stateDir string) func(string) (string, bool) {
+		return testEnv(map[string]string{"MOSAIC_API_KEY": "mk_test_secret_value",
+			EnvStateDir: stateDir})
+	}
+	dir := testDir(t)
+	cfg := loadOK(t, dir, minimal, env("/state/"))
+	if cfg.StateDir != "/state" {
+		t.Errorf("state_dir = %q, want /state from %s", cfg.StateDir, EnvStateDir)
+	}
+	if len(cfg.Warnings) != 0 {
+		t.Errorf("warnings: %q", cfg.Warnings)
+	}
+
+	cfg = loadOK(t, dir, "state_dir: {{DIR}}/state\n"+minimal, env("/state"))
+	if want := filepath.Join(dir, "state"); cfg.StateDir != want {
+		t.Errorf("state_dir = %q, want the file's %q", cfg.StateDir, want)
+	}
+	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], ":1: state_dir:") ||
+		!strings.Contains(cfg.Warnings[0], EnvStateDir+"=/state is ignored") {
+		t.Errorf("warnings = %q, want one on state_dir naming %s", cfg.Warnings, EnvStateDir)
+	}
+	cfg = loadOK(t, dir, "state_dir: /state\n"+minimal, env("/state"))
+	if len(cfg.Warnings) != 0 {
+		t.Errorf("the same state_dir in file and environment warns: %q", cfg.Warnings)
+	}
+
+	_, err := Load(writeConfig(t, dir, minimal, 0o600), env("state"))
+	if err == nil || !strings.Contains(err.Error(), EnvStateDir) ||
+		!strings.Contains(err.Error(), "absolute") {
+		t.Errorf("relative %s: err = %v, want a problem naming it", EnvStateDir, err)
+	}
+}
+
+// TestLoadHTTPIgnoresFolders: the health command must still read http.listen and http.token when
+// an input folder is gone (that is what it asks the daemon about), but not a broken file.
+func TestLoadHTTPIgnoresFolders(t *testing.T) {
+	dir := testDir(t)
+	body := minimal + "http:\n  listen: 0.0.0.0:8787\n  token: ${TOKEN}\n"
+	env := testEnv(map[string]string{"MOSAIC_API_KEY": "mk_test_secret_value", "TOKEN": "s3cret"})
+	if err := os.Remove(filepath.Join(dir, "in")); err != nil {
+		t.Fatal(err)
+	}
+	file := writeConfig(t, dir, body, 0o600)
+	if _, err := Load(file, env); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("Load with the input folder gone: %v", err)
+	}
+	h, err := LoadHTTP(file, env)
+	if err != nil {
+		t.Fatalf("LoadHTTP: %v", err)
+	}
+	if h.Listen != "0.0.0.0:8787" || h.Token != "s3cret" || h.File != file {
+		t.Errorf("LoadHTTP = %+v", h)
+	}
+	h, err = LoadHTTP(writeConfig(t, dir, minimal, 0o600), env)
+	if err != nil || h.Listen != "" {
+		t.Errorf("no http section: %+v, %v", h, err)
+	}
+	_, err = LoadHTTP(writeConfig(t, dir, minimal+"http:\n  listne: 127.0.0.1:1\n", 0o600), env)
+	if err == nil || !strings.Contains(err.Error(), "listne") {
+		t.Errorf("unknown key under http: err = %v", err)
 	}
 }

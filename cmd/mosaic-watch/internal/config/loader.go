@@ -5,11 +5,35 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Load reads the file at path, expands ${VAR} (lookupEnv; nil means os.LookupEnv), decodes
 // strictly, applies defaults and validates. Its error is an ErrorList naming every problem.
 func Load(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
+	return load(path, lookupEnv, true)
+}
+
+// HTTP is how to reach a running daemon's HTTP surface: http.listen and http.token.
+type HTTP struct {
+	File   string // absolute path of the config file
+	Listen string // http.listen ("" when the surface is off)
+	Token  string // http.token (secret)
+}
+
+// LoadHTTP reads the http section for a command that talks to the running daemon. The file is
+// decoded as strictly as by Load, but the folders and the API key are not checked: a missing
+// input folder is what the daemon's health reports, not a reason to be unable to ask it.
+func LoadHTTP(path string, lookupEnv func(string) (string, bool)) (*HTTP, error) {
+	cfg, err := load(path, lookupEnv, false)
+	if err != nil {
+		return nil, err
+	}
+	return &HTTP{File: cfg.File, Listen: cfg.HTTPListen, Token: cfg.HTTPToken}, nil
+}
+
+func load(path string, lookupEnv func(string) (string, bool), whole bool) (*Config, error) {
 	if lookupEnv == nil {
 		lookupEnv = os.LookupEnv
 	}
@@ -24,7 +48,7 @@ func Load(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
 		return nil, ErrorList{{File: abs, Msg: "cannot read config file: " + errText(err), Err: err}}
 	}
 	l := &loader{file: abs, dir: filepath.Dir(abs), lookupEnv: lookupEnv, cfg: defaults()}
-	l.cfg.File = abs
+	l.cfg.File, l.cfg.lookupEnv = abs, lookupEnv
 	l.home, l.homeErr = os.UserHomeDir()
 	if fi, err := os.Stat(abs); err == nil {
 		l.fileMode = fi.Mode().Perm()
@@ -33,7 +57,10 @@ func Load(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
 	root, ok := l.parse(data)
 	if ok {
 		l.walkTop(root)
-		l.validate()
+		l.stateDirFromEnv()
+		if whole {
+			l.validate()
+		}
 	}
 	if len(l.problems) > 0 {
 		l.problems.Sort()
@@ -91,6 +118,7 @@ type loader struct {
 	foldersLine   int
 	stateDirLine  int
 	mosaicLine    int
+	publicURLLine int       // line of webhook.public_url
 	apiKey        *location // where api_key was set
 	apiKeyFile    *location
 	apiKeyFromEnv bool
@@ -104,4 +132,36 @@ func (l *loader) problem(path string, line int, format string, args ...any) {
 func (l *loader) warn(path string, line int, format string, args ...any) {
 	w := Error{File: l.file, Line: line, Path: path, Msg: fmt.Sprintf(format, args...)}
 	l.warnings = append(l.warnings, w.Error())
+}
+
+// StateDirOf returns the state_dir a configuration file names, even when the file has other
+// problems: `status` and `explain` still find the daemon's database after a bad edit. It
+// falls back to the default state directory.
+func StateDirOf(path string, lookupEnv func(string) (string, bool)) string {
+	if lookupEnv == nil {
+		lookupEnv = os.LookupEnv
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return DefaultStateDir()
+	}
+	data, err := os.ReadFile(abs)
+	if err != nil {
+		return DefaultStateDir()
+	}
+	l := &loader{file: abs, dir: filepath.Dir(abs), lookupEnv: lookupEnv, cfg: defaults()}
+	l.home, l.homeErr = os.UserHomeDir()
+	root, ok := l.parse(data)
+	if !ok || root == nil || deref(root).Kind != yaml.MappingNode {
+		return DefaultStateDir()
+	}
+	n := deref(root)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == "state_dir" {
+			if s, ok := l.pathValue(n.Content[i+1], "state_dir"); ok {
+				return s
+			}
+		}
+	}
+	return DefaultStateDir()
 }

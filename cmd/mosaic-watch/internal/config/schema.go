@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/mosaic-watch/mosaic-watch/mosaic"
+	"github.com/mosaic-watch/mosaic-watch/pipeline"
 	"github.com/mosaic-watch/mosaic-watch/watcher"
 	"go.yaml.in/yaml/v3"
 )
@@ -18,22 +19,25 @@ var (
 	topKeys = []string{"mosaic", "state_dir", "log", "limits", "shutdown_timeout", "scan_interval",
 		"retry", "defaults", "folders", "http", "webhook"}
 	mosaicKeys = []string{"base_url", "api_key", "api_key_file", "poll_interval", "reconcile_after",
-		"upload_api"}
-	logKeys           = []string{"level", "format"}
-	limitsKeys        = []string{"uploads", "active_runs", "downloads"}
+		"max_retry_after", "upload_api"}
+	logKeys    = []string{"level", "format"}
+	limitsKeys = []string{"uploads", "active_runs", "downloads", "max_runs_per_day",
+		"backlog_confirm_over"}
 	retryKeys         = []string{"base", "max", "attempts"}
-	httpKeys          = []string{"listen", "token"}
+	httpKeys          = []string{"listen", "token", "allowed_hosts"}
 	webhookKeys       = []string{"secret", "public_url"}
 	folderSettingKeys = []string{"recursive", "include", "exclude", "settle", "incomplete_after",
 		"mode", "poll_interval", "after_success", "after_success_move_to", "after_failure",
-		"after_failure_move_to", "limits"}
-	folderLimitsKeys = []string{"max_file_size"}
+		"after_failure_move_to", "existing_files", "limits", "on_source_change"}
+	folderLimitsKeys = []string{"max_file_size", "max_runs_per_day"}
 	folderOnlyKeys   = []string{"name", "input", "output", "agent_id", "update_params", "ignore_nodes"}
 	folderKeys       = append(append([]string{}, folderOnlyKeys...), folderSettingKeys...)
 
 	modes          = []watcher.Mode{watcher.ModeAuto, watcher.ModeEvents, watcher.ModePoll}
 	successActions = []Disposition{Keep, Move, Delete}
 	failureActions = []Disposition{Keep, Move}
+	sourceChanges  = []string{pipeline.SourceChangeFinish, pipeline.SourceChangeCancel}
+	existingFiles  = []ExistingFiles{ExistingConfirm, ExistingProcess, ExistingIgnore}
 	uploadAPIs     = []mosaic.UploadAPI{mosaic.UploadsAPI, mosaic.VideosAPI}
 	logLevels      = []string{"debug", "info", "warn", "error"}
 	logFormats     = []string{"text", "json"}
@@ -63,7 +67,11 @@ func (l *loader) walkTop(root *yaml.Node) {
 			})
 		case "limits":
 			l.mapping(v, p, limitsKeys, func(key string, _, v *yaml.Node, p string) {
-				n, ok := l.integer(v, p, 1)
+				minimum := 1
+				if key == "max_runs_per_day" || key == "backlog_confirm_over" {
+					minimum = 0 // no limit; hold every existing file
+				}
+				n, ok := l.integer(v, p, minimum)
 				if !ok {
 					return
 				}
@@ -74,6 +82,10 @@ func (l *loader) walkTop(root *yaml.Node) {
 					c.Limits.ActiveRuns = n
 				case "downloads":
 					c.Limits.Downloads = n
+				case "max_runs_per_day":
+					c.Limits.MaxRunsPerDay = n
+				case "backlog_confirm_over":
+					c.Limits.BacklogConfirmOver = n
 				}
 			})
 		case "shutdown_timeout":
@@ -97,7 +109,7 @@ func (l *loader) walkTop(root *yaml.Node) {
 				if key == "secret" {
 					c.WebhookSecret, _ = l.str(v, p)
 				} else if s, ok := l.httpURL(v, p); ok {
-					c.WebhookPublicURL = s
+					c.WebhookPublicURL, l.publicURLLine = s, v.Line
 				}
 			})
 		}
@@ -138,6 +150,10 @@ func (l *loader) walkMosaic(n *yaml.Node, p string) {
 		case "reconcile_after":
 			if d, ok := l.duration(v, p, minInterval, 0); ok {
 				c.ReconcileAfter = d
+			}
+		case "max_retry_after":
+			if d, ok := l.duration(v, p, minInterval, 0); ok {
+				c.MaxRetryAfter = d
 			}
 		case "upload_api":
 			if s, ok := enumOf(l, v, p, uploadAPIs); ok {
@@ -181,6 +197,10 @@ func (l *loader) walkHTTP(n *yaml.Node, p string) {
 		}
 	}()
 	l.mapping(n, p, httpKeys, func(key string, _, v *yaml.Node, p string) {
+		if key == "allowed_hosts" {
+			c.HTTPAllowedHosts = l.hostNames(v, p)
+			return
+		}
 		s, ok := l.str(v, p)
 		if !ok {
 			return
@@ -203,6 +223,62 @@ func (l *loader) walkHTTP(n *yaml.Node, p string) {
 			openPath, openLine = p, v.Line
 		}
 	})
+}
+
+// hostNames reads http.allowed_hosts: host names or addresses as a browser puts them in the
+// Host header, without scheme, port or path; lower-cased.
+func (l *loader) hostNames(n *yaml.Node, p string) []string {
+	list, ok := l.strList(n, p)
+	if !ok {
+		return nil
+	}
+	if len(list) == 0 {
+		l.problem(p, deref(n).Line, "an empty list accepts no host name; remove the key to accept "+
+			"only localhost and loopback addresses (or, on a non-loopback listen address, any name)")
+		return nil
+	}
+	out := make([]string, 0, len(list))
+	for i, raw := range list {
+		h := strings.ToLower(strings.TrimSpace(raw))
+		ip := net.ParseIP(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]"))
+		switch {
+		case ip != nil:
+			h = ip.String()
+		case strings.Contains(h, "://") || strings.Contains(h, "/"):
+			l.problem(fmt.Sprintf("%s[%d]", p, i), deref(n.Content[i]).Line,
+				"expected a host name like watch.example.com, not a URL: %q", raw)
+			continue
+		case strings.Contains(h, ":"):
+			l.problem(fmt.Sprintf("%s[%d]", p, i), deref(n.Content[i]).Line,
+				"give the host name without the port (any port is accepted): %q", raw)
+			continue
+		case !validHostName(h):
+			l.problem(fmt.Sprintf("%s[%d]", p, i), deref(n.Content[i]).Line,
+				"%q is not a host name (letters, digits, '-' and '.'; no wildcards)", raw)
+			continue
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
+// validHostName: dot-separated labels of letters, digits and '-', not starting or ending
+// with '-'.
+func validHostName(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // loopbackHost reports whether a listen host only accepts connections from this machine
@@ -272,11 +348,26 @@ func (l *loader) folderSetting(key string, v *yaml.Node, p string, src *folderSo
 		if s, ok := l.pathValue(v, p); ok {
 			f.AfterFailureMoveTo = s
 		}
+	case "on_source_change":
+		if s, ok := l.enum(v, p, sourceChanges); ok {
+			f.OnSourceChange = s
+		}
+	case "existing_files":
+		if s, ok := enumOf(l, v, p, existingFiles); ok {
+			f.ExistingFiles = s
+		}
 	case "limits":
-		l.mapping(v, p, folderLimitsKeys, func(_ string, _, v *yaml.Node, p string) {
-			src.set["limits.max_file_size"] = location{p, v.Line}
-			if n, ok := l.size(v, p); ok {
-				f.MaxFileSize = n
+		l.mapping(v, p, folderLimitsKeys, func(key string, _, v *yaml.Node, p string) {
+			src.set["limits."+key] = location{p, v.Line}
+			switch key {
+			case "max_file_size":
+				if n, ok := l.size(v, p); ok {
+					f.MaxFileSize = n
+				}
+			case "max_runs_per_day":
+				if n, ok := l.integer(v, p, 0); ok {
+					f.MaxRunsPerDay = n
+				}
 			}
 		})
 	}
@@ -302,7 +393,7 @@ func (l *loader) walkFolders(n *yaml.Node, tmpl folderSource) {
 				kindName(item))
 			continue
 		}
-		l.mapping(item, p, folderKeys, func(key string, _, v *yaml.Node, kp string) {
+		l.mapping(item, p, folderKeys, func(key string, k, v *yaml.Node, kp string) {
 			f := &src.f
 			switch key {
 			case "name":
@@ -324,8 +415,10 @@ func (l *loader) walkFolders(n *yaml.Node, tmpl folderSource) {
 					}
 				}
 			case "update_params":
+				src.set[key] = location{kp, k.Line}
 				f.UpdateParams = l.updateParams(v, kp)
 			case "ignore_nodes":
+				src.set[key] = location{kp, k.Line}
 				f.IgnoreNodes, _ = l.strList(v, kp)
 			default:
 				l.folderSetting(key, v, kp, &src)

@@ -27,8 +27,27 @@ func (l *loader) validate() {
 		l.validateFolder(&l.folders[i])
 	}
 	l.validateOverlaps()
+	l.validateLoops()
+	l.validateWebhook()
 	for _, src := range l.folders {
+		src.f.at, src.f.src = src.set, location{src.path, src.line}
 		l.cfg.Folders = append(l.cfg.Folders, src.f)
+	}
+}
+
+// validateWebhook: without a secret the webhook route is off, and without http.listen nothing
+// answers; runs are then started without the callback URL.
+func (l *loader) validateWebhook() {
+	c := l.cfg
+	switch {
+	case c.WebhookPublicURL == "":
+	case c.WebhookSecret == "":
+		l.warn("webhook.public_url", l.publicURLLine, "is set but webhook.secret is not: the "+
+			"webhook route stays off (404) and runs are followed by polling only; set "+
+			"webhook.secret to the secret configured in Mosaic")
+	case c.HTTPListen == "":
+		l.warn("webhook.public_url", l.publicURLLine, "is set but http.listen is not set, so "+
+			"nothing answers the webhooks: runs are followed by polling only")
 	}
 }
 

@@ -39,7 +39,47 @@ func (l *loader) parse(data []byte) (*yaml.Node, bool) {
 	if len(doc.Content) == 0 {
 		return nil, true
 	}
+	if line, over := aliasesExpandTooFar(doc.Content[0], maxExpandedNodes); over {
+		l.problem("", line, "YAML aliases (*name) here expand to more than %d values; a "+
+			"configuration needs far fewer, so this is refused: write the values out or use fewer "+
+			"aliases", maxExpandedNodes)
+		return nil, false
+	}
 	return doc.Content[0], true
+}
+
+// maxExpandedNodes bounds what a configuration may expand to once its YAML aliases are
+// followed. A real configuration has a few hundred values; a 600-byte "billion laughs" expands
+// to billions, and decoding it took gigabytes.
+const maxExpandedNodes = 100_000
+
+// aliasesExpandTooFar counts the nodes of n with every alias followed, stopping as soon as the
+// count passes budget, so the check itself is bounded. It returns the line of the first alias
+// met when the budget is exceeded.
+func aliasesExpandTooFar(n *yaml.Node, budget int) (line int, over bool) {
+	count, first := 0, 0
+	var walk func(n *yaml.Node) bool
+	walk = func(n *yaml.Node) bool {
+		for n.Kind == yaml.AliasNode && n.Alias != nil {
+			if first == 0 {
+				first = n.Line
+			}
+			n = n.Alias
+		}
+		if count++; count > budget {
+			return false
+		}
+		for _, c := range n.Content {
+			if !walk(c) {
+				return false
+			}
+		}
+		return true
+	}
+	if walk(n) {
+		return 0, false
+	}
+	return first, true
 }
 
 func (l *loader) syntaxProblem(data []byte, err error) {

@@ -5,11 +5,8 @@ package daemon
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -28,7 +25,8 @@ const DBFileName = "mosaic-watch.db"
 
 // Daemon is one instance: store, API client, watcher and pipeline wired together.
 type Daemon struct {
-	cfg     *config.Config
+	cfgMu   sync.RWMutex
+	cfg     *config.Config // the configuration in effect; a reload replaces it (config())
 	log     *slog.Logger
 	version string
 	store   *store.SQLite
@@ -38,38 +36,73 @@ type Daemon struct {
 	metrics *metrics
 	http    *httpapi.Server // nil unless http.listen is set
 
+	owner      string                          // this process's instance id (job leases, locks)
+	holder     pipeline.LockHolder             // what this process's lock files say
+	stateLock  *pipeline.FolderLock            // held for the daemon's life
+	locksMu    sync.Mutex                      // inputLocks and refused (a reload changes them)
+	inputLocks map[string]*pipeline.FolderLock // by input: served inputs that can carry a lock
+	refused    map[string]string               // input -> why it is not served (another instance has it)
+	served     []config.Folder                 // the folders this process watches and processes
+
 	healthMu sync.Mutex
 	health   map[string]string // folder input -> reason it is degraded ("" = healthy)
+
+	reload  reloadState
+	backlog backlogState
 }
 
-// New opens the state database and builds every part from cfg; it binds http.listen, so a
-// taken port fails here. It starts no work. version names the build in logs, on the dashboard
-// and in the client's User-Agent.
+// New locks the state folder and the input folders, opens the state database and builds every
+// part from cfg; it binds http.listen, so a taken port fails here. It starts no work. version
+// names the build in logs, on the dashboard and in the client's User-Agent. A state folder
+// another process uses gives an *AlreadyRunningError.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger, version string) (
 	*Daemon, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create state_dir: %w", err)
 	}
+	d := &Daemon{cfg: cfg, log: log, version: version, owner: newInstanceID(),
+		health: make(map[string]string), refused: make(map[string]string),
+		inputLocks: make(map[string]*pipeline.FolderLock), metrics: newMetrics(folderNames(cfg))}
+	d.holder = holderFor(cfg, d.owner)
+	lock, err := lockState(cfg.StateDir, d.holder)
+	if err != nil {
+		return nil, err
+	}
+	d.stateLock = lock
 	st, err := store.Open(ctx, filepath.Join(cfg.StateDir, DBFileName), store.Options{Logger: log})
 	if err != nil {
+		d.unlock()
 		return nil, fmt.Errorf("open the state database: %w", err)
 	}
-	d := &Daemon{cfg: cfg, log: log, version: version, store: st, health: make(map[string]string),
-		metrics: newMetrics()}
-	if err := d.wire(ctx); err != nil {
-		st.Close()
-		return nil, err
+	d.store = st
+	fail := func(err error) (*Daemon, error) { st.Close(); d.unlock(); return nil, err }
+	if err := d.takeOver(ctx, st); err != nil {
+		return fail(err)
+	}
+	if d.served, err = d.lockInputs(cfg.Folders); err != nil {
+		return fail(err)
+	}
+	d.backlog.init()
+	d.noteLoaded()
+	if err := d.wire(); err != nil {
+		return fail(err)
 	}
 	return d, nil
 }
 
-// wire builds the client, watcher, pipeline and HTTP surface on the open store.
-func (d *Daemon) wire(ctx context.Context) error {
-	cfg := d.cfg
-	owner, err := instanceID(ctx, d.store)
-	if err != nil {
-		return err
+func folderNames(cfg *config.Config) []string {
+	names := make([]string, len(cfg.Folders))
+	for i, f := range cfg.Folders {
+		names[i] = f.Name
 	}
+	return names
+}
+
+// wire builds the client, watcher, pipeline and HTTP surface on the open store, for the
+// folders this process serves.
+func (d *Daemon) wire() error {
+	cfg := d.config()
+	var err error
 	d.client, err = mosaic.New(mosaic.Options{
 		BaseURL: cfg.BaseURL, APIKey: cfg.APIKey, UserAgent: "mosaic-watch/" + d.version,
 		Logger: d.log, OnResponse: d.metrics.apiResponse,
@@ -77,11 +110,11 @@ func (d *Daemon) wire(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	roots := make([]watcher.Root, len(cfg.Folders))
-	folders := make([]pipeline.Folder, len(cfg.Folders))
-	for i := range cfg.Folders {
-		roots[i], folders[i] = cfg.Folders[i].WatchRoot(), cfg.Folders[i].PipelineFolder()
+	roots := make([]watcher.Root, len(d.served))
+	for i := range d.served {
+		roots[i] = d.served[i].WatchRoot()
 	}
+	folders := pipelineFolders(d.served)
 	d.watcher, err = watcher.New(watcher.Options{
 		Roots: roots, ScanInterval: cfg.ScanInterval, Logger: d.log,
 	})
@@ -92,14 +125,16 @@ func (d *Daemon) wire(ctx context.Context) error {
 		Folders:        folders,
 		Store:          d.store,
 		Client:         d.client,
-		Owner:          owner,
+		Owner:          d.owner,
 		UploadAPI:      cfg.UploadAPI,
 		PollInterval:   cfg.PollInterval,
 		ReconcileAfter: cfg.ReconcileAfter,
-		CallbackURL:    cfg.WebhookPublicURL,
+		MaxRetryAfter:  cfg.MaxRetryAfter,
+		CallbackURL:    callbackURL(cfg),
 		Limits: pipeline.Limits{
 			Uploads: cfg.Limits.Uploads, ActiveRuns: cfg.Limits.ActiveRuns, Downloads: cfg.Limits.Downloads,
 		},
+		MaxRunsPerDay: cfg.Limits.MaxRunsPerDay,
 		Retry: pipeline.Retry{
 			Base: cfg.Retry.Base, Max: cfg.Retry.Max, MaxAttempts: cfg.Retry.Attempts,
 		},
@@ -121,32 +156,59 @@ func (d *Daemon) wire(ctx context.Context) error {
 
 // httpOptions hands the HTTP surface the parts it serves, each behind a narrow interface.
 func (d *Daemon) httpOptions() httpapi.Options {
-	o := httpapi.Options{
-		Listen: d.cfg.HTTPListen, Token: d.cfg.HTTPToken, WebhookSecret: d.cfg.WebhookSecret,
-		Version: d.version, StateDir: d.cfg.StateDir, Jobs: d.store, Work: d.pipe,
+	cfg := d.config()
+	return httpapi.Options{
+		Listen: cfg.HTTPListen, Token: cfg.HTTPToken, Exposed: cfg.HTTPExposed(),
+		AllowedHosts: cfg.HTTPAllowedHosts, WebhookSecret: cfg.WebhookSecret,
+		WebhookURL: cfg.WebhookPublicURL, Version: d.version, StateDir: cfg.StateDir,
+		Jobs: d.store, Work: d.pipe, Live: live{d},
 		FolderHealth: d.folderHealth, Metrics: d.metrics.reg, Logger: d.log,
 	}
-	for _, f := range d.cfg.Folders {
-		o.Folders = append(o.Folders, httpapi.Folder{Name: f.Name, Input: f.Input, Output: f.Output})
+}
+
+// callbackURL is the callback_url runs are started with: webhook.public_url, but only when
+// webhook.secret is set, since the webhook route is off without one.
+func callbackURL(cfg *config.Config) string {
+	if cfg.WebhookSecret == "" || cfg.HTTPListen == "" {
+		return ""
 	}
-	return o
+	return cfg.WebhookPublicURL
 }
 
 // Store is the daemon's job store (the demo follows its job there).
 func (d *Daemon) Store() store.Store { return d.store }
 
+// config is the configuration in effect.
+func (d *Daemon) config() *config.Config {
+	d.cfgMu.RLock()
+	defer d.cfgMu.RUnlock()
+	return d.cfg
+}
+
 // Run works until ctx ends or a part fails, then stops taking new work and lets in-flight steps
 // reach a safe point within shutdown_timeout: every step is resumable, so what does not finish
 // in time resumes at the next start.
 func (d *Daemon) Run(ctx context.Context) error {
-	cfg, log := d.cfg, d.log
+	cfg, log := d.config(), d.log
 	log.Info("mosaic-watch started", "version", d.version, "config", cfg.File,
-		"folders", len(cfg.Folders), "state_dir", cfg.StateDir, "api", mosaic.RedactURL(cfg.BaseURL))
+		"folders", len(d.servedFolders()), "state_dir", cfg.StateDir, "api", mosaic.RedactURL(cfg.BaseURL))
+
+	// Every folder's agent is checked before any file is run: a configuration Mosaic refuses
+	// stops the start with the file and line; no answer only warns.
+	all := make([]int, len(cfg.Folders))
+	for i := range all {
+		all[i] = i
+	}
+	unchecked, err := d.preflight(ctx, cfg, all)
+	if err != nil {
+		return err
+	}
+	d.clearReloadError(ctx) // a start with a valid file ends any earlier failed reload
 
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	var wg sync.WaitGroup
-	errs := make(chan error, 2)
+	errs := make(chan error, 3)
 	wg.Go(func() {
 		if err := d.watcher.Run(workCtx); err != nil && workCtx.Err() == nil {
 			errs <- fmt.Errorf("watcher: %w", err)
@@ -158,6 +220,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	})
 	wg.Go(func() { d.intake(workCtx) })
+	wg.Go(func() { d.publishHealth(workCtx) })
+	wg.Go(func() { d.creditsLoop(workCtx) })
+	if len(unchecked) > 0 {
+		wg.Go(func() { d.preflightLater(workCtx, cfg, unchecked, func(err error) { errs <- err }) })
+	}
+	wg.Go(func() { d.watchConfigFile(workCtx) })
 	if d.http != nil {
 		wg.Go(func() { d.http.Serve(workCtx) })
 	}
@@ -166,7 +234,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case runErr = <-errs:
-		log.Error("stopping after a fatal error", "err", runErr)
+		log.Error("stopping after a fatal error", "err", runErr.Error())
 	}
 	cancelWork()
 	done := make(chan struct{})
@@ -181,32 +249,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return runErr
 }
 
-// Close releases the database and an HTTP address Run never served.
+// Close releases the database, an HTTP address Run never served, and the folder locks.
 func (d *Daemon) Close() error {
 	if d.http != nil {
 		d.http.Close()
 	}
-	return d.store.Close()
-}
-
-// instanceID is this state directory's stable owner name for job leases, so a restarted daemon
-// takes back its own unfinished jobs at once.
-func instanceID(ctx context.Context, st store.Store) (string, error) {
-	id, err := st.GetMeta(ctx, "instance_id")
-	if err != nil {
-		return "", fmt.Errorf("read instance id: %w", err)
-	}
-	if id != "" {
-		return id, nil
-	}
-	host, _ := os.Hostname()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	id = host + "-" + hex.EncodeToString(b[:])
-	if err := st.SetMeta(ctx, "instance_id", id); err != nil {
-		return "", fmt.Errorf("save instance id: %w", err)
-	}
-	return id, nil
+	err := d.store.Close()
+	d.unlock()
+	return err
 }
 
 // intakeBatch bounds how many ready files are recorded in one database write.
@@ -245,7 +295,9 @@ func (d *Daemon) intakeOne(ctx context.Context, ev watcher.Event,
 		FileID: ev.FileID}
 	switch ev.Kind {
 	case watcher.Ready:
-		return append(ready, f)
+		if d.admit(ctx, &f) {
+			return append(ready, f)
+		}
 	case watcher.Incomplete:
 		d.retry(ctx, "record incomplete file", func() error {
 			return d.pipe.FileIncomplete(ctx, f, ev.Reason)
@@ -254,6 +306,9 @@ func (d *Daemon) intakeOne(ctx context.Context, ev watcher.Event,
 		d.log.Debug("file vanished", "folder", ev.Root, "path", ev.Rel, "reason", ev.Reason)
 	case watcher.Health:
 		d.setHealth(ev.Root, ev.Healthy, ev.Reason)
+		if ev.Healthy {
+			d.firstWatch(ctx, ev.Root) // before the watcher reports any of its files
+		}
 	}
 	return ready
 }
@@ -297,11 +352,4 @@ func (d *Daemon) setHealth(root string, healthy bool, reason string) {
 	case healthy && seen && prev != "":
 		d.log.Info("folder is available again", "folder", root)
 	}
-}
-
-// folderHealth copies the watcher's folder health: input -> reason it is degraded ("" = healthy).
-func (d *Daemon) folderHealth() map[string]string {
-	d.healthMu.Lock()
-	defer d.healthMu.Unlock()
-	return maps.Clone(d.health)
 }

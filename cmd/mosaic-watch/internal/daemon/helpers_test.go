@@ -37,6 +37,14 @@ type httpEnv struct {
 // is mosaic.poll_interval.
 func startHTTPEnv(t *testing.T, fo mosaictest.Options, pollInterval, extra string) *httpEnv {
 	t.Helper()
+	return startHTTPEnvWith(t, fo, pollInterval, extra, nil)
+}
+
+// startHTTPEnvWith is startHTTPEnv; before (optional) runs on the test folder (in/main exists)
+// before the daemon starts.
+func startHTTPEnvWith(t *testing.T, fo mosaictest.Options, pollInterval, extra string,
+	before func(dir string)) *httpEnv {
+	t.Helper()
 	fake := testenv.StartFake(t, fo)
 	e := &httpEnv{t: t, fake: fake, dir: t.TempDir(), logs: &testenv.SyncBuffer{}}
 	addr := testenv.FreePort(t)
@@ -71,6 +79,9 @@ folders:
 	if strings.HasPrefix(extra, "http:\n") ||
 		strings.Contains(extra, "\nhttp:\n") { // the caller brings its own http section
 		body = strings.Replace(body, "http:\n  listen: "+addr+"\n", "", 1)
+	}
+	if before != nil {
+		before(e.dir)
 	}
 	path := filepath.Join(e.dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
@@ -158,4 +169,17 @@ func (e *httpEnv) waitJob(rel string, status string) jobview.Job {
 		return false
 	})
 	return got
+}
+
+// waitFirstHealthReport waits for the watcher's first health report on input, which would
+// overwrite a health a test sets before it. folderHealth leaves healthy folders out, so the
+// daemon's own record is read.
+func waitFirstHealthReport(t *testing.T, d *Daemon, input string) {
+	t.Helper()
+	testenv.WaitFor(t, 20*time.Second, "the watcher's first health report", func() bool {
+		d.healthMu.Lock()
+		defer d.healthMu.Unlock()
+		_, reported := d.health[input]
+		return reported
+	})
 }

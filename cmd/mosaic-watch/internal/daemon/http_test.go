@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,10 +80,11 @@ func TestHTTPRoutes(t *testing.T) {
 	if !bytes.Equal(a, b) {
 		t.Errorf("/api/jobs/{id} differs from `status JOB --json`:\n api %s\n cli %s", b, a)
 	}
-	// A finished job has nothing to retry.
+	// Without a form token (and no http.token configured) nothing is retried; TestHTTPAuth
+	// retries a done job with the token.
 	retryDone := fmt.Sprintf("/api/jobs/%d/retry", done.ID)
-	if code, body, _ := e.do("POST", retryDone, nil, "Authorization", "Bearer x"); code != 409 {
-		t.Errorf("retry of a done job = %d %s, want 409", code, body)
+	if code, body, _ := e.do("POST", retryDone, nil, "Authorization", "Bearer x"); code != 403 {
+		t.Errorf("retry with a bearer header and no token configured = %d %s, want 403", code, body)
 	}
 	if code, _, _ := e.do("GET", "/api/jobs/99999", nil); code != 404 {
 		t.Errorf("/api/jobs/99999 = %d, want 404", code)
@@ -119,6 +121,8 @@ func TestHTTPRoutes(t *testing.T) {
 		`mosaic_watch_folder_healthy\{folder="main"\} 1\n`,
 		`mosaic_watch_settle_queue_length 0\n`,
 		`mosaic_watch_paused 0\n`,
+		`mosaic_watch_credits_balance 2[0-9]{3}\n`,
+		`mosaic_watch_agent_shared\{folder="main"\} 0\n`,
 		`go_goroutines [1-9]`,
 	} {
 		if !regexp.MustCompile(re).MatchString(body) {
@@ -133,7 +137,7 @@ func TestHTTPRoutes(t *testing.T) {
 	}
 	for _, s := range []string{`name="viewport"`, `http-equiv="refresh"`, "main/sub/clip.mov",
 		`data-status="done"`,
-		`data-state="done" data-count="1"`, "All folders healthy"} {
+		`data-state="done" data-count="1"`, "All folders healthy", `id="credits"`} {
 		if !strings.Contains(body, s) {
 			t.Errorf("dashboard lacks %q", s)
 		}
@@ -172,6 +176,8 @@ func jsonEqual(t *testing.T, a, b string) bool {
 // into 503 with the reason.
 func TestHTTPHealthReasons(t *testing.T) {
 	e := startHTTPEnv(t, mosaictest.Options{}, "100ms", "")
+	// The watcher's first report would overwrite the health this test sets: wait for it.
+	waitFirstHealthReport(t, e.d, e.cfg.Folders[0].Input)
 	opts := e.d.httpOptions()
 	diskFree := httpapi.DiskFree
 	opts.DiskFree = func(p string) (uint64, uint64, error) { return diskFree(p) }
@@ -206,6 +212,8 @@ func TestHTTPHealthReasons(t *testing.T) {
 		t.Errorf("small disk with 2%% free: %d %+v", code, rep)
 	}
 
+	// The watcher's first report would overwrite what the test sets.
+	waitFirstHealthReport(t, e.d, e.cfg.Folders[0].Input)
 	e.d.setHealth(e.cfg.Folders[0].Input, false, "input folder is gone")
 	code, rep = get()
 	if code != 503 || len(rep.Reasons) != 1 ||
@@ -282,12 +290,26 @@ func TestHTTPAuth(t *testing.T) {
 	if code, _, _ := e.do("POST", "/api/jobs/1/retry", nil); code != 401 {
 		t.Errorf("POST retry without token = %d", code)
 	}
+	// A script with the token needs no form token; a finished job has nothing to retry.
+	e.writeClip("a.mov", "auth")
+	var done jobview.Job
+	testenv.WaitFor(t, 30*time.Second, "a.mov to be done", func() bool {
+		jobs := e.jobs("", "Authorization", "Bearer "+token)
+		if len(jobs) == 1 {
+			done = jobs[0]
+		}
+		return done.Status == store.StatusDone
+	})
+	retry := fmt.Sprintf("/api/jobs/%d/retry", done.ID)
+	if code, body, _ := e.do("POST", retry, nil, "Authorization", "Bearer "+token); code != 409 {
+		t.Errorf("retry of a done job with the token = %d %s, want 409", code, body)
+	}
 	if code, _, _ := e.do("GET", "/healthz", nil); code != 200 {
 		t.Errorf("/healthz without token = %d, want 200", code)
 	}
 	if code, _, _ := e.do("POST", "/webhooks/mosaic",
-		strings.NewReader(`{"flag":"TEST","run_id":"test"}`)); code != 200 {
-		t.Errorf("webhook without token = %d, want 200 (it has its own secret)", code)
+		strings.NewReader(`{"flag":"TEST","run_id":"test"}`)); code != 404 {
+		t.Errorf("webhook with no webhook.secret configured = %d, want 404 (the route is off)", code)
 	}
 	testenv.AssertNoSecrets(t, "daemon log", e.logs.String(), token)
 }
@@ -337,21 +359,100 @@ func TestHTTPRetry(t *testing.T) {
 	if code != 303 || !strings.HasPrefix(hdr.Get("Location"), "/") {
 		t.Fatalf("dashboard retry = %d (Location %q), want 303", code, hdr.Get("Location"))
 	}
-	testenv.WaitFor(t, 30*time.Second, "the retried job to start a new run and fail again",
+	// A retry resumes the failed run on Mosaic: no new run is billed.
+	testenv.WaitFor(t, 30*time.Second, "the retried run to be resumed and fail again",
 		func() bool {
 			got, _ := e.d.store.Get(context.Background(), j.ID)
-			return len(e.fake.Runs()) == runs+1 && got.Status == store.StatusFailed
+			return e.fake.Stats().Resumes == 1 && got.Status == store.StatusFailed
 		})
-	// A script with a bearer header needs no form token.
-	code, body, _ := e.do("POST", path, nil, "Authorization", "Bearer x")
-	if code != 200 || !strings.Contains(body, "new run") {
-		t.Errorf("API retry = %d %s", code, body)
+	if n := len(e.fake.Runs()); n != runs {
+		t.Fatalf("the retry started %d new run(s); it must resume the failed one", n-runs)
 	}
-	testenv.WaitFor(t, 30*time.Second, "the second retry to run",
-		func() bool { return len(e.fake.Runs()) == runs+2 })
+	// With no http.token configured a bearer header proves nothing: the form token is needed.
+	if code, body, _ := e.do("POST", path, nil, "Authorization", "Bearer x"); code != 403 {
+		t.Errorf("API retry with a bearer header and no token configured = %d %s", code, body)
+	}
+	// A script may send the form token as a header and gets JSON back; new_run=1 asks for a new
+	// (billed) run.
+	code, body, _ := e.do("POST", path+"?new_run=1", nil, "X-CSRF-Token", csrf)
+	if code != 200 || !strings.Contains(body, "new run") {
+		t.Errorf("API retry with a new run = %d %s", code, body)
+	}
+	testenv.WaitFor(t, 30*time.Second, "the new run",
+		func() bool { return len(e.fake.Runs()) == runs+1 })
 	e.waitJob("bad.mov", "failed")
 	missing := "/api/jobs/99999/retry"
-	if code, _, _ := e.do("POST", missing, nil, "Authorization", "Bearer x"); code != 404 {
+	if code, _, _ := e.do("POST", missing, nil, "X-CSRF-Token", csrf); code != 404 {
 		t.Errorf("retry of a missing job = %d, want 404", code)
+	}
+}
+
+// A job whose run is unknown is not retried by the dashboard's Retry button: it offers a page
+// that shows the candidate runs and asks before it starts a new, billed run.
+func TestHTTPNewRunNeedsConfirmation(t *testing.T) {
+	failing := []mosaictest.AgentSpec{{Name: "failing", Outcome: mosaictest.OutcomeFailed}}
+	e := startHTTPEnv(t, mosaictest.Options{Agents: failing}, "100ms", "")
+	e.writeClip("lost.mov", "unknown start")
+	j := e.waitJob("lost.mov", "failed")
+	ctx := context.Background()
+	// Make it what an ambiguous lost start leaves behind.
+	stuck, _ := e.d.store.Get(ctx, j.ID)
+	stuck.Step, stuck.Status, stuck.RunID = store.StepStartingRun, store.StatusAttention, ""
+	stuck.RunStatus, stuck.RunMessage = "start_lost", "candidate runs: run-a, run-b"
+	stuck.LastError = "could not tell whether Mosaic started a run (candidate runs: run-a, run-b)"
+	if err := e.d.store.Save(ctx, stuck, "test: ambiguous start"); err != nil {
+		t.Fatal(err)
+	}
+	runs := len(e.fake.Runs())
+	_, page, _ := e.do("GET", "/", nil)
+	link := fmt.Sprintf(`href="/jobs/%d/new-run"`, j.ID)
+	retry := fmt.Sprintf(`action="/api/jobs/%d/retry"`, j.ID)
+	if !strings.Contains(page, link) || strings.Contains(page, retry) {
+		t.Fatalf("dashboard: want a new-run link and no plain retry for job %d", j.ID)
+	}
+	path := fmt.Sprintf("/api/jobs/%d/retry", j.ID)
+	code, confirm, _ := e.do("GET", fmt.Sprintf("/jobs/%d/new-run", j.ID), nil)
+	if code != 200 || !strings.Contains(confirm, "run-a, run-b") ||
+		!strings.Contains(confirm, "bills one") || !strings.Contains(confirm, `name="new_run"`) {
+		t.Fatalf("confirmation page = %d:\n%s", code, confirm)
+	}
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(confirm)
+	if code, body, _ := e.do("POST", path, nil, "X-CSRF-Token", m[1]); code != 409 ||
+		!strings.Contains(body, "--new-run") {
+		t.Fatalf("plain retry of an unknown start = %d %s, want 409 naming --new-run", code, body)
+	}
+	form := strings.NewReader(url.Values{"csrf": {m[1]}, "new_run": {"1"}}.Encode())
+	code, _, _ = e.do("POST", path, form, "Content-Type", "application/x-www-form-urlencoded",
+		"Origin", e.base)
+	if code != 303 {
+		t.Fatalf("confirmed new run = %d, want 303", code)
+	}
+	testenv.WaitFor(t, 30*time.Second, "the new run",
+		func() bool { return len(e.fake.Runs()) == runs+1 })
+}
+
+// Another client's run of the agent, listed beside ours after a lost answer: the job waits for a
+// person, and the dashboard and /metrics say that the agent is shared.
+func TestHTTPSharedAgentIsShown(t *testing.T) {
+	var fake *mosaictest.Server
+	var once sync.Once
+	e := startHTTPEnv(t, mosaictest.Options{RunStartHook: func(agent string) {
+		once.Do(func() { _, _ = fake.StartForeignRun(agent, mosaictest.ForeignRun{}) })
+	}}, "100ms", "")
+	fake = e.fake
+	e.fake.InjectFault(mosaictest.RouteRunAgent,
+		mosaictest.Fault{Kind: mosaictest.FaultLoseResponse, Count: 1})
+	e.writeClip("ours.mov", "shared agent")
+	j := e.waitJob("ours.mov", "attention")
+	if !j.NeedsNewRun || !strings.Contains(j.Error, "candidate runs") {
+		t.Fatalf("job: %+v", j)
+	}
+	_, page, _ := e.do("GET", "/", nil)
+	if !strings.Contains(page, `id="shared"`) || !strings.Contains(page, e.fake.AgentIDs()[0]) {
+		t.Error("the dashboard does not say the agent is shared")
+	}
+	_, metrics, _ := e.do("GET", "/metrics", nil)
+	if !strings.Contains(metrics, `mosaic_watch_agent_shared{folder="main"} 1`) {
+		t.Error("/metrics does not say the agent is shared")
 	}
 }

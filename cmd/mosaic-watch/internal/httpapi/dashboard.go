@@ -25,6 +25,8 @@ var dashboardTmpl = template.Must(template.New("dashboard.html").Funcs(template.
 	},
 }).ParseFS(webFS, "web/dashboard.html"))
 
+var newRunTmpl = template.Must(template.ParseFS(webFS, "web/newrun.html"))
+
 const dashboardRefresh = 3 // seconds
 
 type dashboardData struct {
@@ -33,19 +35,30 @@ type dashboardData struct {
 	Refresh   int
 	Health    HealthReport
 	Paused    string
+	Notices   []string
 	Folders   []folderRow
 	States    []store.Status
 	Active    []activeRow
+	Waiting   []jobview.Job
 	Problems  []jobview.Job
 	Finished  []jobview.Job
 	CSRF      string
 	TotalJobs int
+	Credits   *pipeline.CreditsRecord // nil until the daemon read the balance
+	Shared    []sharedRow             // folders whose agent another client also runs
+}
+
+type sharedRow struct {
+	Folder, AgentID string
+	Since           time.Time
+	RunIDs          []string
 }
 
 type folderRow struct {
 	Name, Input, Reason string
 	Healthy             bool
 	Counts              []stateCount
+	PendingApproval     int // videos held by existing_files: confirm
 }
 
 type stateCount struct {
@@ -70,12 +83,18 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request) {
 	data := dashboardData{
 		Version: s.opts.Version, Now: time.Now(), Refresh: dashboardRefresh,
 		Health: s.health(r.Context()), Paused: s.opts.Work.Paused(), States: jobview.States,
-		CSRF: s.csrf, Finished: ov.Finished,
+		CSRF: s.csrf, Finished: ov.Finished, Waiting: ov.Waiting,
+	}
+	var pending map[string]int
+	if s.opts.Live != nil {
+		data.Notices = s.opts.Live.Notices()
+		pending = s.opts.Live.PendingApproval(r.Context())
 	}
 	health := s.folderHealth()
-	for _, f := range s.opts.Folders {
+	for _, f := range s.folders() {
 		reason := health[f.Input]
-		row := folderRow{Name: f.Name, Input: f.Input, Reason: reason, Healthy: reason == ""}
+		row := folderRow{Name: f.Name, Input: f.Input, Reason: reason, Healthy: reason == "",
+			PendingApproval: pending[f.Input]}
 		for _, st := range jobview.States {
 			n := ov.Counts[f.Name][st]
 			row.Counts = append(row.Counts, stateCount{st, n})
@@ -95,6 +114,15 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request) {
 		data.Active = append(data.Active, row)
 	}
 	data.Problems = append(append(data.Problems, ov.Attention...), ov.Failed...)
+	if c, err := pipeline.LoadCredits(r.Context(), s.opts.Jobs); err == nil {
+		data.Credits = c
+	}
+	for _, f := range s.folders() {
+		sa, err := pipeline.LoadSharedAgent(r.Context(), s.opts.Jobs, f.AgentID)
+		if err == nil && sa != nil {
+			data.Shared = append(data.Shared, sharedRow{f.Name, f.AgentID, sa.Since, sa.RunIDs})
+		}
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	if err := dashboardTmpl.Execute(w, data); err != nil {
 		s.log.Warn("render dashboard", "err", err)

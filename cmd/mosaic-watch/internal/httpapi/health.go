@@ -18,15 +18,27 @@ const (
 // HealthReport is what /healthz answers.
 type HealthReport struct {
 	OK      bool     `json:"ok"`
+	Status  string   `json:"status"` // "ok" or "degraded"
 	Reasons []string `json:"reasons,omitempty"`
 }
 
+// Health statuses.
+const (
+	HealthOK       = "ok"
+	HealthDegraded = "degraded"
+)
+
 // handleHealth: 200 when the database answers and every folder is usable, else 503 with why.
+// The reasons name folders, paths, run ids and error text: where a token is configured (always,
+// on a listener other machines can reach) a caller without it hears only ok or degraded.
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	rep := s.health(r.Context())
 	code := http.StatusOK
 	if !rep.OK {
 		code = http.StatusServiceUnavailable
+	}
+	if (s.hasToken || s.opts.Exposed) && s.tokenOK(r) == noToken {
+		rep.Reasons = nil
 	}
 	writeJSON(w, code, rep)
 }
@@ -38,8 +50,14 @@ func (s *Server) health(ctx context.Context) HealthReport {
 	if _, err := s.opts.Jobs.GetMeta(ctx, "instance_id"); err != nil {
 		reasons = append(reasons, "state database unusable: "+err.Error())
 	}
+	if s.opts.Live != nil {
+		if why := s.opts.Live.ConfigError(); why != "" {
+			reasons = append(reasons, "config reload failed (the previous configuration stays in "+
+				"effect): "+why)
+		}
+	}
 	health := s.folderHealth()
-	for _, f := range s.opts.Folders {
+	for _, f := range s.folders() {
 		if why := health[f.Input]; why != "" {
 			reasons = append(reasons, fmt.Sprintf("folder %s degraded: %s", f.Name, why))
 		}
@@ -48,13 +66,16 @@ func (s *Server) health(ctx context.Context) HealthReport {
 		reasons = append(reasons, "work paused: "+why)
 	}
 	reasons = append(reasons, s.diskProblems()...)
-	return HealthReport{OK: len(reasons) == 0, Reasons: reasons}
+	if len(reasons) > 0 {
+		return HealthReport{Status: HealthDegraded, Reasons: reasons}
+	}
+	return HealthReport{OK: true, Status: HealthOK}
 }
 
 // diskProblems reports the state directory and output folders whose disk is (nearly) full.
 func (s *Server) diskProblems() []string {
 	paths := []string{s.opts.StateDir}
-	for _, f := range s.opts.Folders {
+	for _, f := range s.folders() {
 		paths = append(paths, f.Output)
 	}
 	var out []string

@@ -37,7 +37,20 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 
 // overview is the overview `status --json` prints, so the API, the dashboard and the CLI agree.
 func (s *Server) overview(ctx context.Context) (*jobview.Overview, error) {
-	return jobview.Load(ctx, s.opts.Jobs, s.names, false)
+	names := s.names()
+	ov, err := jobview.Load(ctx, s.opts.Jobs, names, false)
+	if err != nil {
+		return nil, err
+	}
+	for input, why := range s.folderHealth() {
+		if why != "" {
+			if ov.Degraded == nil {
+				ov.Degraded = make(map[string]string)
+			}
+			ov.Degraded[names.Of(input)] = why
+		}
+	}
+	return ov, nil
 }
 
 // handleJobs: GET /api/jobs?state=failed,attention&folder=NAME&path=sub/dir&limit=50&offset=100
@@ -54,8 +67,9 @@ func (s *Server) handleJobs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page := JobsPage{Jobs: make([]jobview.Job, 0, len(jobs)), Limit: f.Limit, Offset: f.Offset}
+	names := s.names()
 	for _, j := range jobs {
-		page.Jobs = append(page.Jobs, jobview.Of(s.names, j))
+		page.Jobs = append(page.Jobs, jobview.Of(names, j))
 	}
 	writeJSON(w, http.StatusOK, page)
 }
@@ -70,13 +84,13 @@ func (s *Server) jobFilter(q url.Values) (store.Filter, string) {
 			}
 			if !jobview.KnownState(store.Status(st)) {
 				return f, "unknown state " + strconv.Quote(st) +
-					" (active, retrying, attention, failed, done, skipped)"
+					" (active, retrying, waiting, attention, failed, done, skipped)"
 			}
 			f.Status = append(f.Status, store.Status(st))
 		}
 	}
 	if name := q.Get("folder"); name != "" {
-		for _, c := range s.opts.Folders {
+		for _, c := range s.folders() {
 			if c.Name == name || c.Input == name {
 				f.Folder = c.Input
 			}
@@ -110,7 +124,7 @@ func (s *Server) handleJob(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	v, err := jobview.WithHistory(r.Context(), s.opts.Jobs, s.names, *j)
+	v, err := jobview.WithHistory(r.Context(), s.opts.Jobs, s.names(), *j)
 	if err != nil {
 		s.internalError(w, "job history", err)
 		return
@@ -136,31 +150,46 @@ func (s *Server) lookupJob(w http.ResponseWriter, r *http.Request) (*store.Job, 
 	return j, true
 }
 
-// handleRetry: POST /api/jobs/{id}/retry, like `mosaic-watch retry JOB`. Browsers must prove the
+// handleNewRun: GET /jobs/{id}/new-run, the dashboard's confirmation before it starts a new,
+// billed run for a job whose run is unknown: it shows why, with the candidate runs, and the
+// form that asks for it (the dashboard runs no scripts, so a page confirms instead of a dialog).
+func (s *Server) handleNewRun(w http.ResponseWriter, r *http.Request) {
+	j, ok := s.lookupJob(w, r)
+	if !ok {
+		return
+	}
+	if j.Status != store.StatusFailed && j.Status != store.StatusAttention {
+		http.Redirect(w, r, "/#job-"+strconv.FormatInt(j.ID, 10), http.StatusSeeOther)
+		return
+	}
+	data := struct {
+		Job  jobview.Job
+		CSRF string
+	}{jobview.Of(s.names(), *j), s.csrf}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := newRunTmpl.Execute(w, data); err != nil {
+		s.log.Warn("render new-run page", "err", err)
+	}
+}
+
+// handleRetry: POST /api/jobs/{id}/retry, like `mosaic-watch retry JOB`; with new_run=1 (form
+// field or query) like `mosaic-watch retry --new-run JOB`. Browsers must prove the
 // request comes from the dashboard (same origin and its form token); scripts sending a bearer
 // token cannot be driven cross-site, so they need neither.
 func (s *Server) handleRetry(w http.ResponseWriter, r *http.Request) {
-	fromPage := !hasBearer(r)
-	if fromPage {
-		if !sameOrigin(r) {
-			writeJSONError(w, http.StatusForbidden, "cross-origin request refused")
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, formMaxBody)
-		given := r.Header.Get("X-CSRF-Token")
-		if given == "" {
-			given = r.PostFormValue("csrf")
-		}
-		if !constantEqual(given, s.csrf) {
-			writeJSONError(w, http.StatusForbidden, "missing or stale form token: reload the page")
-			return
-		}
+	fromPage, ok := s.formAllowed(w, r)
+	if !ok {
+		return
 	}
 	j, ok := s.lookupJob(w, r)
 	if !ok {
 		return
 	}
-	what, err := pipeline.PrepareRetry(j, time.Now())
+	prepare := pipeline.PrepareRetry
+	if r.FormValue("new_run") == "1" { // a new, billed run: asked for explicitly
+		prepare = pipeline.PrepareNewRun
+	}
+	what, err := prepare(j, time.Now())
 	if err != nil {
 		writeJSONError(w, http.StatusConflict, err.Error())
 		return
@@ -183,9 +212,62 @@ func (s *Server) handleRetry(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"id": j.ID, "retry": what})
 }
 
-func hasBearer(r *http.Request) bool {
-	scheme, _, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	return ok && strings.EqualFold(scheme, "Bearer")
+// formAllowed checks a state-changing request: browsers must prove it comes from the dashboard
+// (same origin and its form token); fromPage reports a browser request.
+func (s *Server) formAllowed(w http.ResponseWriter, r *http.Request) (fromPage, ok bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, formMaxBody)
+	fromPage = s.tokenOK(r) != bearerToken
+	if !fromPage {
+		return false, true
+	}
+	if !sameOrigin(r) {
+		writeJSONError(w, http.StatusForbidden, "cross-origin request refused")
+		return true, false
+	}
+	given := r.Header.Get("X-CSRF-Token")
+	if given == "" {
+		given = r.PostFormValue("csrf")
+	}
+	if !constantEqual(given, s.csrf) {
+		writeJSONError(w, http.StatusForbidden, "missing or stale form token: reload the page")
+		return true, false
+	}
+	return true, true
+}
+
+// handleApprove: POST /api/folders/{name}/approve, like `mosaic-watch approve NAME`: the videos
+// already in the folder when it was first watched, held by existing_files: confirm, may start.
+func (s *Server) handleApprove(w http.ResponseWriter, r *http.Request) {
+	fromPage, ok := s.formAllowed(w, r)
+	if !ok {
+		return
+	}
+	if s.opts.Live == nil {
+		writeJSONError(w, http.StatusNotFound, "approvals are not available")
+		return
+	}
+	name := r.PathValue("name")
+	var input string
+	for _, f := range s.folders() {
+		if f.Name == name || f.Input == name {
+			input = f.Input
+		}
+	}
+	if input == "" {
+		writeJSONError(w, http.StatusNotFound, "unknown folder "+strconv.Quote(name))
+		return
+	}
+	n, err := s.opts.Live.Approve(r.Context(), input)
+	if err != nil {
+		s.internalError(w, "approve", err)
+		return
+	}
+	s.log.Info("backlog approved (dashboard/API)", "folder", name, "jobs", n)
+	if fromPage && r.Header.Get("X-CSRF-Token") == "" {
+		http.Redirect(w, r, "/#folders", http.StatusSeeOther)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"folder": name, "resumed": n})
 }
 
 // sameOrigin refuses a request a browser marks as coming from another site. Requests without

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,18 +54,43 @@ type Work interface {
 // Folder is a watched folder as the HTTP surface shows it.
 type Folder struct {
 	Name, Input, Output string
+	AgentID             string
+}
+
+// Live is what the running daemon knows beyond the job store and changes while it runs
+// (configuration reloads, the daily run limit, backlog approvals).
+type Live interface {
+	Folders() []Folder   // the configured folders now
+	ConfigError() string // why the last configuration reload failed ("" = it did not)
+	Notices() []string   // what people should know that is not a fault (a run limit reached)
+	// PendingApproval counts, by folder input, the videos that wait for `approve`.
+	PendingApproval(ctx context.Context) map[string]int
+	Approve(ctx context.Context, input string) (int, error) // like `mosaic-watch approve`
 }
 
 // Options is everything the HTTP surface needs, as narrow as it needs it.
 type Options struct {
-	Listen        string // host:port
-	Token         string // required from clients when set (http.token)
-	WebhookSecret string // X-Mosaic-Signature must equal it when set
-	Version       string // shown on the dashboard
-	Folders       []Folder
-	StateDir      string // its disk is checked by /healthz, with the output folders'
-	Jobs          Jobs
-	Work          Work
+	Listen string // host:port
+	Token  string // required from clients when set (http.token)
+	// Exposed: the listener accepts connections from other machines (http.listen is not a
+	// loopback address). Then any Host is served unless AllowedHosts is set, and /healthz tells
+	// a caller without the token only "ok" or "degraded".
+	Exposed bool
+	// AllowedHosts are the host names served besides localhost and loopback addresses
+	// (http.allowed_hosts).
+	AllowedHosts []string
+	// WebhookSecret turns the webhook route on: X-Mosaic-Signature must equal it. Empty: the
+	// route is not served (404).
+	WebhookSecret string
+	// WebhookURL is webhook.public_url; its host name is served on the webhook route (a reverse
+	// proxy may pass it on as the Host).
+	WebhookURL string
+	Version    string   // shown on the dashboard
+	Folders    []Folder // the folders, unless Live is set
+	Live       Live     // nil: Folders, and nothing beyond jobs
+	StateDir   string   // its disk is checked by /healthz, with the output folders'
+	Jobs       Jobs
+	Work       Work
 	// FolderHealth returns why each folder (by input) is degraded; "" or absent = healthy.
 	FolderHealth func() map[string]string
 	Metrics      prometheus.Gatherer // the daemon's instruments, served on /metrics
@@ -78,15 +104,19 @@ type Options struct {
 type Server struct {
 	opts      Options
 	log       *slog.Logger
-	names     jobview.Names
 	tokenHash [32]byte // sha256 of the token; compared in constant time
 	hasToken  bool
 	csrf      string // per-process value the dashboard's forms must echo back
+	hosts     hostPolicy
 	hooks     *webhookSeen
+	wakes     *wakeLimiter // the poller, woken at most once a second by webhooks
 	webhooks  *prometheus.CounterVec
 	metrics   prometheus.Gatherer
 	srv       *http.Server
 	ln        net.Listener
+
+	refusedMu     sync.Mutex
+	refusedWarned time.Time // last "webhook refused" warning
 }
 
 // New prepares a Server; Listen binds its address and Serve answers requests.
@@ -98,19 +128,15 @@ func New(opts Options) *Server {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		opts: opts, log: opts.Logger.With("component", "http"), names: jobview.Names{},
-		hooks: newWebhookSeen(4096),
+		opts: opts, log: opts.Logger.With("component", "http"),
+		hosts: newHostPolicy(opts), hooks: newWebhookSeen(4096),
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mosaic_watch_webhooks_total",
-			Help: "Webhook deliveries received, by flag and result " +
-				"(accepted, duplicate, unauthorized, invalid).",
+			Help: "Webhook deliveries received, by flag and result (accepted, duplicate, " +
+				"unknown_run, unauthorized, invalid, ignored, error).",
 		}, []string{"flag", "result"}),
 	}
-	for _, f := range opts.Folders {
-		if _, ok := s.names[f.Input]; !ok {
-			s.names[f.Input] = f.Name
-		}
-	}
+	s.wakes = newWakeLimiter(webhookWakeEvery, func() { s.opts.Work.WakePoller() })
 	own := prometheus.NewRegistry()
 	own.MustRegister(s.webhooks)
 	s.metrics = own
@@ -152,6 +178,7 @@ func (s *Server) Listen() error {
 // Serve answers requests on the bound address until ctx ends, then shuts down gracefully
 // within a bounded time.
 func (s *Server) Serve(ctx context.Context) {
+	defer s.wakes.Close()
 	errc := make(chan error, 1)
 	go func() { errc <- s.srv.Serve(s.ln) }()
 	select {
@@ -186,24 +213,48 @@ func (s *Server) Close() error {
 // Handler routes every request; Listen serves it.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	// Open routes: health checks and Mosaic's callbacks (which carry their own secret).
+	// Open routes: health checks (the details need the token where one is configured) and
+	// Mosaic's callbacks (which carry their own secret; without one the route is off).
 	mux.HandleFunc("GET /healthz", s.handleHealth)
-	mux.HandleFunc("POST /webhooks/mosaic", s.handleWebhook)
+	if s.opts.WebhookSecret != "" {
+		mux.HandleFunc("POST "+webhookPath, s.handleWebhook)
+	}
 	// Everything else needs the token when one is configured.
 	mux.Handle("GET /metrics", s.auth(s.metricsHandler()))
 	mux.Handle("GET /api/status", s.auth(http.HandlerFunc(s.handleStatus)))
 	mux.Handle("GET /api/jobs", s.auth(http.HandlerFunc(s.handleJobs)))
 	mux.Handle("GET /api/jobs/{id}", s.auth(http.HandlerFunc(s.handleJob)))
 	mux.Handle("POST /api/jobs/{id}/retry", s.auth(http.HandlerFunc(s.handleRetry)))
+	mux.Handle("GET /jobs/{id}/new-run", s.auth(http.HandlerFunc(s.handleNewRun)))
+	mux.Handle("POST /api/folders/{name}/approve", s.auth(http.HandlerFunc(s.handleApprove)))
 	mux.Handle("GET /{$}", s.auth(http.HandlerFunc(s.handleDashboard)))
-	return securityHeaders(mux)
+	return securityHeaders(s.hostGuard(mux))
+}
+
+// folders returns the configured folders now.
+func (s *Server) folders() []Folder {
+	if s.opts.Live != nil {
+		return s.opts.Live.Folders()
+	}
+	return s.opts.Folders
+}
+
+// names maps the folders' inputs to their names now.
+func (s *Server) names() jobview.Names {
+	names := jobview.Names{}
+	for _, f := range s.folders() {
+		if _, ok := names[f.Input]; !ok {
+			names[f.Input] = f.Name
+		}
+	}
+	return names
 }
 
 // auth requires http.token, when set, as "Authorization: Bearer TOKEN" (scripts, Prometheus) or
 // as the password of HTTP Basic auth (so a browser can open the dashboard).
 func (s *Server) auth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.hasToken || s.tokenOK(r) {
+		if !s.hasToken || s.tokenOK(r) != noToken {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -213,18 +264,36 @@ func (s *Server) auth(next http.Handler) http.Handler {
 	})
 }
 
-func (s *Server) tokenOK(r *http.Request) bool {
+// tokenKind is how a request proved it knows http.token.
+type tokenKind int
+
+const (
+	noToken     tokenKind = iota // no credential, a wrong one, or no token configured
+	bearerToken                  // a script: a browser never adds it on its own
+	basicToken                   // a browser's login: it is sent along with cross-site requests too
+)
+
+// tokenOK reports how r carries http.token. With no token configured, nothing is a credential:
+// a Bearer header then grants nothing.
+func (s *Server) tokenOK(r *http.Request) tokenKind {
+	if !s.hasToken {
+		return noToken
+	}
 	var given string
+	kind := bearerToken
 	h := r.Header.Get("Authorization")
 	if scheme, rest, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
 		given = strings.TrimSpace(rest)
 	} else if _, pw, ok := r.BasicAuth(); ok {
-		given = pw
+		given, kind = pw, basicToken
 	} else {
-		return false
+		return noToken
 	}
 	sum := sha256.Sum256([]byte(given))
-	return subtle.ConstantTimeCompare(sum[:], s.tokenHash[:]) == 1
+	if subtle.ConstantTimeCompare(sum[:], s.tokenHash[:]) != 1 {
+		return noToken
+	}
+	return kind
 }
 
 // securityHeaders keeps pages out of frames and caches and forbids loading anything from

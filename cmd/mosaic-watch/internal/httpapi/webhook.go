@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"sync"
+	"time"
 )
 
 // webhookPayload is the part of a Mosaic callback we read. Nothing in it is trusted: a finish
@@ -18,12 +20,16 @@ type webhookPayload struct {
 	Event string `json:"event"`
 }
 
-// handleWebhook answers at once; the status fetch happens on the poller.
+// webhookPath is Mosaic's callback route; it is served only when webhook.secret is set.
+const webhookPath = "/webhooks/mosaic"
+
+// handleWebhook answers at once; the status fetch happens on the poller. Only a signed
+// RUN_FINISHED for a run one of our jobs owns wakes it, and wake-ups are rate limited, so forged
+// or replayed deliveries cannot multiply the calls to Mosaic.
 func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
-	secret := s.opts.WebhookSecret
-	if secret != "" && !constantEqual(r.Header.Get("X-Mosaic-Signature"), secret) {
+	if !constantEqual(r.Header.Get("X-Mosaic-Signature"), s.opts.WebhookSecret) {
 		s.webhooks.WithLabelValues("", "unauthorized").Inc()
-		s.log.Warn("webhook refused: wrong or missing X-Mosaic-Signature", "remote", r.RemoteAddr)
+		s.warnRefused(r)
 		writeJSONError(w, http.StatusUnauthorized, "bad signature")
 		return
 	}
@@ -53,23 +59,27 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	result := "accepted"
 	switch flag {
 	case "RUN_FINISHED":
-		// Idempotent by run id: the first notice wakes the poller; duplicates, and starts or
-		// progress arriving after the finish, change nothing.
-		var known bool
+		// Idempotent by run id: the first notice for one of our runs wakes the poller;
+		// duplicates, and starts or progress arriving after the finish, change nothing.
+		var ours bool
 		var err error
 		if runID != "" {
-			known, err = s.opts.Jobs.RunIDTaken(r.Context(), runID)
+			ours, err = s.opts.Jobs.RunIDTaken(r.Context(), runID)
 		}
 		switch {
 		case runID == "":
 			result = "invalid"
-		case err != nil || !known:
-			// Not (yet) one of ours: maybe the run start's answer is still being recorded.
-			// Waking is harmless; not remembering it lets a redelivery wake again.
-			s.opts.Work.WakePoller()
+		case err != nil:
+			// Mosaic delivers again after a failed answer; the poller follows the run meanwhile.
+			s.webhooks.WithLabelValues(flag, "error").Inc()
+			s.log.Warn("webhook: cannot look up the run", "err", err)
+			writeJSONError(w, http.StatusServiceUnavailable, "cannot look up the run; try again")
+			return
+		case !ours:
+			// Not one of our runs (or its start is still being recorded: the poller finds it).
 			result = "unknown_run"
 		case s.hooks.finish(runID):
-			s.opts.Work.WakePoller()
+			s.wakes.Wake()
 			s.log.Debug("webhook: run finished; fetching its status now", "run", runID)
 		default:
 			result = "duplicate"
@@ -82,6 +92,24 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	s.webhooks.WithLabelValues(flag, result).Inc()
 	writeJSON(w, http.StatusOK, map[string]bool{"received": true})
+}
+
+// warnRefused logs a refused delivery as a warning at most once a minute (a wrong
+// webhook.secret shows at once; a flood of forgeries does not flood the log), else at debug.
+func (s *Server) warnRefused(r *http.Request) {
+	s.refusedMu.Lock()
+	now := time.Now()
+	warn := now.Sub(s.refusedWarned) >= time.Minute
+	if warn {
+		s.refusedWarned = now
+	}
+	s.refusedMu.Unlock()
+	level := slog.LevelDebug
+	if warn {
+		level = slog.LevelWarn
+	}
+	s.log.Log(r.Context(), level, "webhook refused: wrong or missing X-Mosaic-Signature "+
+		"(check webhook.secret)", "remote", r.RemoteAddr)
 }
 
 // webhookSeen remembers the most recent finished run ids (bounded), so duplicate deliveries do

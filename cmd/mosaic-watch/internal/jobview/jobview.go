@@ -5,9 +5,11 @@ package jobview
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
+	"github.com/mosaic-watch/mosaic-watch/pipeline"
 	"github.com/mosaic-watch/mosaic-watch/store"
 )
 
@@ -28,8 +30,11 @@ type Job struct {
 	RunID     string       `json:"run_id,omitempty"`
 	RunStatus string       `json:"run_status,omitempty"`
 	Outputs   []string     `json:"outputs,omitempty"`
-	Updated   time.Time    `json:"updated_at"`
-	History   []Event      `json:"history,omitempty"`
+	// NeedsNewRun: only a new run (which bills one) can process the file again, e.g. whether a
+	// run was started for it is unknown (retry --new-run).
+	NeedsNewRun bool      `json:"needs_new_run,omitempty"`
+	Updated     time.Time `json:"updated_at"`
+	History     []Event   `json:"history,omitempty"`
 }
 
 // Event is one recorded step of a job's history.
@@ -48,14 +53,39 @@ type Overview struct {
 	CountsByInput map[string]map[store.Status]int `json:"-"`
 
 	Active    []Job `json:"active"`
+	Waiting   []Job `json:"waiting"` // held on purpose; Error says until what
 	Attention []Job `json:"attention"`
 	Failed    []Job `json:"failed"`
 	Finished  []Job `json:"finished"`
+
+	// Degraded names the folders whose work waits, by folder name, with why (an input, output
+	// or move_to folder missing or not mounted, or the folder served by another instance). Only
+	// the running daemon knows; Load leaves it empty.
+	Degraded map[string]string `json:"degraded_folders,omitempty"`
+	// Filled in by `status`, which reads them beside the jobs.
+	ConfigReload *ReloadFailure `json:"config_reload_failed,omitempty"`
+	RunLimits    []RunLimit     `json:"run_limits,omitempty"`
+}
+
+// ReloadFailure is the daemon's last failed configuration reload: it runs the configuration it
+// had before until the file is fixed.
+type ReloadFailure struct {
+	At    time.Time `json:"at"`
+	Error string    `json:"error"`
+}
+
+// RunLimit is the use of one daily run limit (limits.max_runs_per_day).
+type RunLimit struct {
+	Scope   string     `json:"scope"` // "all folders" or "folder NAME"
+	Limit   int        `json:"limit"`
+	Used    int        `json:"used"` // runs started in the last 24 hours
+	Reached bool       `json:"reached"`
+	Until   *time.Time `json:"until,omitempty"` // when runs start again, if reached
 }
 
 // States lists the job states in the order they are shown.
-var States = []store.Status{store.StatusActive, store.StatusRetrying, store.StatusAttention,
-	store.StatusFailed, store.StatusDone, store.StatusSkipped}
+var States = []store.Status{store.StatusActive, store.StatusRetrying, store.StatusWaiting,
+	store.StatusAttention, store.StatusFailed, store.StatusDone, store.StatusSkipped}
 
 // KnownState reports whether st is one of States.
 func KnownState(st store.Status) bool { return slices.Contains(States, st) }
@@ -90,6 +120,7 @@ func Of(names Names, j store.Job) Job {
 		t := j.NextAttemptAt
 		v.NextTry = &t
 	}
+	v.NeedsNewRun = pipeline.NeedsNewRun(&j)
 	for _, o := range j.Outputs {
 		if o.Path != "" {
 			v.Outputs = append(v.Outputs, o.Path)
@@ -150,6 +181,9 @@ func Load(ctx context.Context, st Store, names Names, all bool) (*Overview, erro
 	if ov.Active, err = list(1000, store.StatusActive, store.StatusRetrying); err != nil {
 		return nil, err
 	}
+	if ov.Waiting, err = list(1000, store.StatusWaiting); err != nil {
+		return nil, err
+	}
 	if ov.Attention, err = list(1000, store.StatusAttention); err != nil {
 		return nil, err
 	}
@@ -166,6 +200,9 @@ func Load(ctx context.Context, st Store, names Names, all bool) (*Overview, erro
 func StepText(j store.Job) string {
 	switch j.Step {
 	case store.StepFound:
+		if j.CopyOf != 0 {
+			return fmt.Sprintf("waiting for job %d (same content) to reuse its outputs", j.CopyOf)
+		}
 		return "hashing"
 	case store.StepSettled:
 		return "uploading"
@@ -174,6 +211,9 @@ func StepText(j store.Job) string {
 	case store.StepFinalized:
 		return "waiting to start the run"
 	case store.StepStartingRun:
+		if j.RunStatus != "" && j.Status.Open() {
+			return "looking on Mosaic for the run of an unanswered start"
+		}
 		return "starting the run"
 	case store.StepRunStarted:
 		if j.RunMessage != "" {
@@ -181,6 +221,9 @@ func StepText(j store.Job) string {
 		}
 		return "running on Mosaic"
 	case store.StepRunFinished:
+		if j.CopyOf != 0 {
+			return fmt.Sprintf("taking the outputs of job %d (same content)", j.CopyOf)
+		}
 		return "downloading outputs"
 	case store.StepOutputsWritten:
 		return "handling the source file"

@@ -133,6 +133,7 @@ func TestSystemdSystemUnit(t *testing.T) {
 		{"Unit", "StartLimitIntervalSec", "300"},
 		{"Unit", "StartLimitBurst", "10"},
 		{"Service", "Restart", "on-failure"},
+		{"Service", "ExecReload", "/bin/kill -HUP $MAINPID"}, // systemctl reload = SIGHUP = reload
 		{"Service", "RestartSec", "5"},
 		{"Service", "TimeoutStopSec", "20"},
 		{"Service", "Environment", "MOSAIC_WATCH_SERVICE=mosaic-watch"},
@@ -225,7 +226,8 @@ func TestSysvScript(t *testing.T) {
 		t.Errorf("start line with the quoted absolute config path missing; script:\n%s", text)
 	}
 	for _, want := range []string{"name='mw'", "log_file='/var/log/mw.log'",
-		"MOSAIC_WATCH_SERVICE='mw'", "[ $i -lt 100 ]", "# Provides:          mw"} {
+		"MOSAIC_WATCH_SERVICE='mw'", "[ $i -lt 100 ]", "# Provides:          mw",
+		`kill -HUP "$(cat "$pid_file")"`} {
 		if !strings.Contains(text, want) {
 			t.Errorf("script lacks %q", want)
 		}
@@ -427,6 +429,42 @@ func TestWindowsServiceConfig(t *testing.T) {
 	}
 	if w.DisplayName != "Mosaic Watch (mw-2)" {
 		t.Errorf("DisplayName = %q", w.DisplayName)
+	}
+}
+
+// The dry run shows the service's arguments as a Windows user types them (and as the Service
+// Control Manager stores them): one backslash per backslash, quotes only around a space.
+func TestWindowsDefinitionShowsArgumentsAsTyped(t *testing.T) {
+	cfg := testConfig(`C:\ProgramData\mosaic-watch`)
+	cfg.File = `C:\Users\Ed Lee\mosaic watch\config.yaml`
+	tgt := &Target{Platform: Windows,
+		Spec: NewSpec(cfg, `C:\Program Files\mosaic-watch\mosaic-watch.exe`, DefaultName, false, "")}
+	def := tgt.Definition()
+	want := `Arguments: run --config "C:\Users\Ed Lee\mosaic watch\config.yaml"` + "\n"
+	if !strings.Contains(def, want) || strings.Contains(def, `\\`) {
+		t.Errorf("definition:\n%s\nwant the line %q and no doubled backslash", def, want)
+	}
+}
+
+func TestWindowsCommandLineQuoting(t *testing.T) {
+	for _, tc := range []struct{ arg, want string }{
+		{`run`, `run`},
+		{`C:\ProgramData\mosaic-watch\config.yaml`, `C:\ProgramData\mosaic-watch\config.yaml`},
+		{`\\nas\video\config.yaml`, `\\nas\video\config.yaml`},
+		{`D:\My Videos\config.yaml`, `"D:\My Videos\config.yaml"`},
+		{`D:\My Videos\`, `"D:\My Videos\\"`}, // else the last backslash escapes the closing quote
+		{"tab\there", "\"tab\there\""},
+		{`say "hi"`, `"say \"hi\""`},
+		{`a\"b`, `a\\\"b`},
+		{``, `""`},
+	} {
+		if got := windowsArg(tc.arg); got != tc.want {
+			t.Errorf("windowsArg(%q) = %s, want %s", tc.arg, got, tc.want)
+		}
+	}
+	got := windowsCommandLine([]string{"run", "--config", `C:\a b\c.yaml`})
+	if want := `run --config "C:\a b\c.yaml"`; got != want {
+		t.Errorf("windowsCommandLine = %s, want %s", got, want)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"path"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -223,10 +224,11 @@ func (t *Target) Definition() string {
 		return launchdPlist(s)
 	case Windows:
 		w := windowsServiceConfig(s)
-		return fmt.Sprintf("Name: %s\nDisplayName: %s\nExecutable: %s\nArguments: %q\n"+
+		return fmt.Sprintf("Name: %s\nDisplayName: %s\nExecutable: %s\nArguments: %s\n"+
 			"StartType: %s (delayed: %t)\nOnFailure: %s after %s\nDependencies: %s\nEnvironment: %s=%s\n",
-			s.Name, w.DisplayName, s.Executable, w.Arguments, w.StartType, w.DelayedAutoStart,
-			w.OnFailure, w.OnFailureDelay, strings.Join(w.Dependencies, ", "), EnvName, s.Name)
+			s.Name, w.DisplayName, s.Executable, windowsCommandLine(w.Arguments), w.StartType,
+			w.DelayedAutoStart, w.OnFailure, w.OnFailureDelay, strings.Join(w.Dependencies, ", "),
+			EnvName, s.Name)
 	}
 	return fmt.Sprintf("%s: the library's default definition, running %s %s\n", t.Platform,
 		s.Executable, strings.Join(s.Arguments(), " "))
@@ -238,14 +240,14 @@ func (t *Target) DefinitionPath() string {
 	switch t.Platform {
 	case Systemd:
 		if s.User {
-			return filepath.Join(s.Home, ".config", "systemd", "user", s.Name+".service")
+			return path.Join(s.Home, ".config", "systemd", "user", s.Name+".service")
 		}
 		return "/etc/systemd/system/" + s.Name + ".service"
 	case SysV:
 		return "/etc/init.d/" + s.Name
 	case Launchd:
 		if s.User {
-			return filepath.Join(s.Home, "Library", "LaunchAgents", s.Name+".plist")
+			return path.Join(s.Home, "Library", "LaunchAgents", s.Name+".plist")
 		}
 		return "/Library/LaunchDaemons/" + s.Name + ".plist"
 	case Windows:

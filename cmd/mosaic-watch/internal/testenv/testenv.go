@@ -112,8 +112,9 @@ func FreePort(t testing.TB) string {
 	return addr
 }
 
-// HTTPDo sends a request and returns status, body and headers; hdr holds header pairs.
-// Redirects are returned, not followed.
+// HTTPDo sends a request and returns status, body and headers; hdr holds header pairs (a "Host"
+// pair sets the Host the request claims; it is still sent to url). Redirects are returned, not
+// followed.
 func HTTPDo(t testing.TB, method, url string, body io.Reader, hdr ...string) (
 	int, string, http.Header) {
 	t.Helper()
@@ -122,6 +123,10 @@ func HTTPDo(t testing.TB, method, url string, body io.Reader, hdr ...string) (
 		t.Fatal(err)
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
+		if http.CanonicalHeaderKey(hdr[i]) == "Host" {
+			req.Host = hdr[i+1] // net/http ignores a Host entry in req.Header
+			continue
+		}
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	noRedirects := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

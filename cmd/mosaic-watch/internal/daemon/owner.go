@@ -1,0 +1,176 @@
+package daemon
+
+// One owner per state folder and per input folder: two daemons on one state_dir would both
+// follow (and the second would release) the same runs, and two instances with different state
+// folders on one input would each process, and bill, every file.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/config"
+	"github.com/mosaic-watch/mosaic-watch/pipeline"
+	"github.com/mosaic-watch/mosaic-watch/store"
+)
+
+// AlreadyRunningError is New's error when another process uses the same state folder.
+type AlreadyRunningError struct {
+	StateDir string
+	Holder   pipeline.LockHolder
+}
+
+func (e *AlreadyRunningError) Error() string {
+	if e.Holder.PID == 0 {
+		return fmt.Sprintf("mosaic-watch is already running with state_dir %s; stop it first, "+
+			"or give this configuration its own state_dir", e.StateDir)
+	}
+	return fmt.Sprintf("mosaic-watch is already running as PID %d on %s with state_dir %s "+
+		"(config %s); stop it first, or give this configuration its own state_dir",
+		e.Holder.PID, e.Holder.Host, e.StateDir, e.Holder.Config)
+}
+
+// newInstanceID names this process for job leases and locks: every process gets its own, so
+// that no other process's leases are ever taken for ours.
+func newInstanceID() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+func holderFor(cfg *config.Config, id string) pipeline.LockHolder {
+	host, _ := os.Hostname()
+	return pipeline.LockHolder{Host: host, PID: os.Getpid(), Config: cfg.File, Instance: id}
+}
+
+// lockState takes the state folder for this process.
+func lockState(dir string, h pipeline.LockHolder) (*pipeline.FolderLock, error) {
+	l, err := pipeline.LockFolder(dir, h)
+	var le *pipeline.LockedError
+	if errors.As(err, &le) {
+		return nil, &AlreadyRunningError{StateDir: dir, Holder: le.Holder}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lock state_dir: %w", err)
+	}
+	return l, nil
+}
+
+// takeOver records this process as the state folder's owner and releases the leases of the
+// previous one at once (it is gone: we hold the state lock), so its unfinished jobs resume now
+// rather than when their leases run out.
+func (d *Daemon) takeOver(ctx context.Context, st store.Store) error {
+	prev, err := st.GetMeta(ctx, "instance_id")
+	if err != nil {
+		return fmt.Errorf("read the previous instance id: %w", err)
+	}
+	if prev != "" && prev != d.owner {
+		n, err := st.ReleaseOwner(ctx, prev)
+		if err != nil {
+			return fmt.Errorf("take back the previous run's jobs: %w", err)
+		}
+		if n > 0 {
+			d.log.Info("resuming unfinished jobs of the previous run", "jobs", n)
+		}
+	}
+	if err := st.SetMeta(ctx, "instance_id", d.owner); err != nil {
+		return fmt.Errorf("save instance id: %w", err)
+	}
+	return nil
+}
+
+// lockInputs takes the lock of every input folder in folders that this process does not hold
+// yet, and returns the folders it serves. A folder another instance serves is refused (and
+// shown degraded, naming that instance) and tried again at the next reload; one that cannot
+// carry a lock (a read-only share) is served unlocked, with a warning.
+func (d *Daemon) lockInputs(folders []config.Folder) ([]config.Folder, error) {
+	d.locksMu.Lock()
+	defer d.locksMu.Unlock()
+	var served []config.Folder
+	for _, f := range folders {
+		if d.inputLocks[f.Input] != nil {
+			served = append(served, f)
+			continue
+		}
+		l, err := pipeline.LockFolder(f.Input, d.holder)
+		var le *pipeline.LockedError
+		switch {
+		case err == nil:
+			d.inputLocks[f.Input] = l
+		case errors.As(err, &le):
+			why := fmt.Sprintf("served by another mosaic-watch instance (%s); not served here",
+				le.Holder)
+			if le.Holder.PID == 0 {
+				why = "served by another mosaic-watch instance; not served here"
+			}
+			d.log.Error("folder refused: another mosaic-watch instance serves it; the other folders "+
+				"are served", "folder", f.Name, "input", f.Input, "holder", le.Holder.String())
+			d.refused[f.Input] = why
+			continue
+		default:
+			d.log.Warn("serving the folder without its lock: another mosaic-watch instance on the "+
+				"same folder would process its files too", "folder", f.Name, "input", f.Input,
+				"err", err)
+		}
+		delete(d.refused, f.Input)
+		served = append(served, f)
+	}
+	if len(served) == 0 {
+		return nil, fmt.Errorf("every input folder is served by another mosaic-watch instance: %s",
+			d.refusedSummaryLocked())
+	}
+	return served, nil
+}
+
+// releaseInputs lets go of the locks of inputs not in keep (folders no longer served) and
+// forgets why any of them was refused.
+func (d *Daemon) releaseInputs(keep []config.Folder) {
+	d.locksMu.Lock()
+	defer d.locksMu.Unlock()
+	kept := make(map[string]bool, len(keep))
+	for _, f := range keep {
+		kept[f.Input] = true
+	}
+	for in, l := range d.inputLocks {
+		if !kept[in] {
+			l.Close()
+			delete(d.inputLocks, in)
+		}
+	}
+	for in := range d.refused {
+		if !kept[in] {
+			delete(d.refused, in)
+		}
+	}
+}
+
+// servedFolders is the folders this process watches and processes now.
+func (d *Daemon) servedFolders() []config.Folder {
+	d.locksMu.Lock()
+	defer d.locksMu.Unlock()
+	return d.served
+}
+
+func (d *Daemon) refusedSummaryLocked() string {
+	s := ""
+	for in, why := range d.refused {
+		if s != "" {
+			s += "; "
+		}
+		s += in + " " + why
+	}
+	return s
+}
+
+// unlock releases the input and state locks (the state lock last).
+func (d *Daemon) unlock() {
+	d.releaseInputs(nil)
+	if d.stateLock != nil {
+		d.stateLock.Close()
+		d.stateLock = nil
+	}
+}

@@ -1,0 +1,95 @@
+package pipeline_test
+
+import (
+	"bufio"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mosaic-watch/mosaic-watch/pipeline"
+)
+
+func holder(name string) pipeline.LockHolder {
+	return pipeline.LockHolder{Host: "host-" + name, PID: os.Getpid(), Config: "/etc/" + name + ".yaml", Instance: name}
+}
+
+// A second lock on the same folder fails and names the holder; once released it can be taken.
+func TestLockFolderIsExclusive(t *testing.T) {
+	dir := t.TempDir()
+	first, err := pipeline.LockFolder(dir, holder("first"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = pipeline.LockFolder(dir, holder("second"))
+	var le *pipeline.LockedError
+	if !errors.As(err, &le) || le.Holder.Host != "host-first" || le.Holder.Config != "/etc/first.yaml" || le.Holder.PID != os.Getpid() {
+		t.Fatalf("second lock: %v (%+v), want a LockedError naming the first holder", err, le)
+	}
+	for _, want := range []string{"host-first", "/etc/first.yaml"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message %q does not name %s", err, want)
+		}
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, pipeline.LockName)); !os.IsNotExist(err) {
+		t.Errorf("the lock file was left behind after a clean release (%v)", err)
+	}
+	second, err := pipeline.LockFolder(dir, holder("second"))
+	if err != nil {
+		t.Fatalf("lock after release: %v", err)
+	}
+	second.Close()
+}
+
+// A holder that dies (kill -9) leaves its lock file behind, but not its lock.
+func TestLockOfADeadHolderIsStale(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestLockHelperProcess$")
+	cmd.Env = append(os.Environ(), "MOSAIC_LOCK_HELPER_DIR="+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || strings.TrimSpace(line) != "locked" {
+		t.Fatalf("helper: %q %v", line, err)
+	}
+	_, err = pipeline.LockFolder(dir, holder("second"))
+	var le *pipeline.LockedError
+	if !errors.As(err, &le) || le.Holder.PID != cmd.Process.Pid {
+		t.Fatalf("while the helper lives: %v, want it named (PID %d)", err, cmd.Process.Pid)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if _, err := os.Stat(filepath.Join(dir, pipeline.LockName)); err != nil {
+		t.Fatalf("the dead holder's file should still be there: %v", err)
+	}
+	l, err := pipeline.LockFolder(dir, holder("second"))
+	if err != nil {
+		t.Fatalf("lock after the holder died: %v", err)
+	}
+	l.Close()
+}
+
+// TestLockHelperProcess is the lock holder of TestLockOfADeadHolderIsStale, run as a child.
+func TestLockHelperProcess(t *testing.T) {
+	dir := os.Getenv("MOSAIC_LOCK_HELPER_DIR")
+	if dir == "" {
+		t.Skip("helper process only")
+	}
+	if _, err := pipeline.LockFolder(dir, pipeline.LockHolder{Host: "helper", PID: os.Getpid()}); err != nil {
+		os.Stdout.WriteString("error: " + err.Error() + "\n")
+		os.Exit(1)
+	}
+	os.Stdout.WriteString("locked\n")
+	select {}
+}
