@@ -115,8 +115,8 @@ const (
 	exportJobsSQL   = "SELECT " + jobColumns + " FROM jobs WHERE id > ? ORDER BY id LIMIT ?"
 	exportEventsSQL = "SELECT id, job_id, at, step, status, message FROM events WHERE job_id > ? AND job_id <= ? ORDER BY id"
 	exportMetaSQL   = "SELECT key, value FROM meta"
-	importEventSQL = "INSERT INTO events (id, job_id, at, step, status, message) VALUES (?, ?, ?, ?, ?, ?)"
-	importMetaSQL  = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+	importEventSQL  = "INSERT INTO events (id, job_id, at, step, status, message) VALUES (?, ?, ?, ?, ?, ?)"
+	importMetaSQL   = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 )
 
 var (
