@@ -67,6 +67,9 @@ func OpenPostgres(ctx context.Context, rawURL string, opts Options) (*Postgres, 
 	if !setsPoolSize(rawURL) {
 		cfg.MaxConns = defaultPGPoolSize
 	}
+	if opts.Password != "" {
+		cfg.ConnConfig.Password = opts.Password
+	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = "mosaic-watch"
 	if opts.ReadOnly {
 		cfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
@@ -128,6 +131,15 @@ func ParsePostgresURL(rawURL string) (*pgxpool.Config, error) {
 		return nil, fmt.Errorf("database URL: %w", err)
 	}
 	return cfg, nil
+}
+
+// RedactURL is a database URL for messages: its password, if any, replaced by xxxxx.
+func RedactURL(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "(a database URL that does not parse)"
+	}
+	return u.Redacted()
 }
 
 // setsPoolSize reports whether the URL sets pool_max_conns (pgx has applied it).

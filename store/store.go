@@ -236,6 +236,9 @@ type Options struct {
 	// ReadOnly opens an existing database for reading only (e.g. `mosaic-watch status` while the
 	// daemon runs): no migration, every write returns ErrReadOnly.
 	ReadOnly bool
+	// Password is PostgreSQL's password when it comes from neither the URL, PGPASSWORD nor
+	// ~/.pgpass (database.password_file); it overrides them. Ignored by SQLite.
+	Password string
 }
 
 var _ Store = (*SQLite)(nil)

@@ -123,6 +123,7 @@ type loader struct {
 	apiKeyFile    *location
 	apiKeyFromEnv bool
 	apiKeyFileAt  string
+	db            databaseState
 }
 
 func (l *loader) problem(path string, line int, format string, args ...any) {

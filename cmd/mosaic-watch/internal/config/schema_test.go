@@ -67,6 +67,7 @@ func TestSchemaMatchesTheLoaderKeys(t *testing.T) {
 		{"retry", at(t, s, "properties", "retry"), retryKeys},
 		{"http", at(t, s, "properties", "http"), httpKeys},
 		{"webhook", at(t, s, "properties", "webhook"), webhookKeys},
+		{"database", at(t, s, "properties", "database"), databaseKeys},
 		{"defaults and folders", at(t, s, "$defs", "folderSettings"), folderSettingKeys},
 		{"a folder's limits", at(t, s, "$defs", "folderSettings", "properties", "limits"),
 			folderLimitsKeys},
@@ -104,6 +105,7 @@ func TestSchemaMatchesTheLoaderKeys(t *testing.T) {
 // noDefault are keys without a default value (required, optional or derived from another key).
 var noDefault = []string{"allowed_hosts", "mosaic", "api_key", "api_key_file", "state_dir", "log", "limits", "retry",
 	"defaults", "folders", "http", "listen", "token", "webhook", "secret", "public_url", "name",
+	"database", "url", "password_file",
 	"input",
 	"output", "agent_id", "after_success_move_to", "after_failure_move_to"}
 
