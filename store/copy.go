@@ -75,6 +75,9 @@ func Copy(ctx context.Context, to, from Store) (CopyStats, error) {
 	if err != nil {
 		return CopyStats{}, fmt.Errorf("copy: read meta: %w", err)
 	}
+	for _, k := range notCopiedMeta {
+		delete(meta, k)
+	}
 	if err := imp.setMeta(ctx, meta); err != nil {
 		return CopyStats{}, fmt.Errorf("copy: write meta: %w", err)
 	}
@@ -84,6 +87,10 @@ func Copy(ctx context.Context, to, from Store) (CopyStats, error) {
 	}
 	return stats, nil
 }
+
+// notCopiedMeta are meta keys that belong to the store or its host, not to the jobs: the
+// target's own identity, and the id of the daemon that last used the source.
+var notCopiedMeta = []string{"store_id", "instance_id"}
 
 // copySource is a store Copy can read; copyTarget one it can write.
 type copySource interface {

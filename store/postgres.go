@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -286,4 +288,27 @@ func (l *pgAgentLock) release() {
 		l.unlockLocal()
 		l.unlockLocal = nil
 	}
+}
+
+// Name is the database (and schema) for messages: never the password.
+func (s *Postgres) Name() string { return s.name }
+
+// StoreID is the database's identity, created once by whichever daemon asks first: daemons
+// that share input folders compare it to know they share one store.
+func (s *Postgres) StoreID(ctx context.Context) (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	// Two statements: the second sees the row a concurrent first daemon committed.
+	_, err := s.pool.Exec(ctx, "INSERT INTO meta (key, value) VALUES ('store_id', $1) ON CONFLICT (key) DO NOTHING",
+		hex.EncodeToString(b[:]))
+	var id string
+	if err == nil {
+		err = s.pool.QueryRow(ctx, "SELECT value FROM meta WHERE key = 'store_id'").Scan(&id)
+	}
+	if err != nil {
+		return "", fmt.Errorf("read the store id of %s: %w", s.name, err)
+	}
+	return id, nil
 }

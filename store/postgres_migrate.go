@@ -135,6 +135,15 @@ func migrationLockKey(schema string) int64 {
 }
 
 // checkReadable verifies a read-only store is a mosaic-watch database at this binary's version.
+// ErrNoSchema is a read-only open's error for a database without mosaic-watch's tables yet.
+var ErrNoSchema = errors.New("no mosaic-watch tables yet")
+
+// SchemaVersion is the version of the schema in the database and the newest this binary knows.
+func (s *Postgres) SchemaVersion(ctx context.Context) (version, latest int, err error) {
+	_, version, _, err = readPGHeader(ctx, s.pool)
+	return version, len(mustMigrations(pgMigrationFS)), err
+}
+
 func (s *Postgres) checkReadable(ctx context.Context) error {
 	latest := len(mustMigrations(pgMigrationFS))
 	app, version, found, err := readPGHeader(ctx, s.pool)
@@ -149,7 +158,7 @@ func (s *Postgres) checkReadable(ctx context.Context) error {
 		if n > 0 {
 			return fmt.Errorf("open store: %s is not a mosaic-watch database (schema %s has %d tables but no mosaic_watch_schema table)", s.name, s.namespace, n)
 		}
-		return fmt.Errorf("open store %s read-only: no mosaic-watch tables yet; start the daemon once to create them", s.name)
+		return fmt.Errorf("open store %s read-only: %w; start the daemon once to create them", s.name, ErrNoSchema)
 	}
 	if err := checkPGHeader(s.name, app, version, latest); err != nil {
 		return err
