@@ -7,12 +7,20 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/mosaic-watch/mosaic-watch/store"
 	"go.yaml.in/yaml/v3"
 )
 
-var databaseKeys = []string{"url", "password_file"}
+var databaseKeys = []string{"url", "password_file", "lease"}
+
+// DefaultLease is database.lease: how long a job a daemon works on stays its own without a
+// heartbeat. A host that dies leaves its jobs to the others after at most this long.
+const DefaultLease = 60 * time.Second
+
+// minLease keeps heartbeats (a third of the lease) from flooding the database.
+const minLease = 2 * time.Second
 
 // Database is the `database:` section.
 type Database struct {
@@ -22,6 +30,9 @@ type Database struct {
 	// Password is the trimmed contents of database.password_file ("" = from the URL,
 	// PGPASSWORD or ~/.pgpass, as for psql). Secret.
 	Password string
+	// Lease is database.lease: how long a job stays claimed by a daemon without its heartbeat;
+	// another host takes over a dead one's jobs after it (default DefaultLease).
+	Lease time.Duration
 }
 
 // Shared reports whether the job store is a database other daemons may share (PostgreSQL).
@@ -49,6 +60,10 @@ func (l *loader) walkDatabase(n *yaml.Node, p string) {
 				if c.Database.URL == "" {
 					l.problem(p, v.Line, "is empty; remove database: to keep the jobs in SQLite in state_dir")
 				}
+			}
+		case "lease":
+			if d, ok := l.duration(v, p, minLease, time.Hour); ok {
+				c.Database.Lease = d
 			}
 		case "password_file":
 			l.db.passwordFile = &location{p, v.Line}

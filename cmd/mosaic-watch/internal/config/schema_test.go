@@ -124,6 +124,7 @@ func TestSchemaDefaultsAreTheLoaders(t *testing.T) {
 		"limits.uploads": cfg.Limits.Uploads, "limits.active_runs": cfg.Limits.ActiveRuns,
 		"limits.downloads": cfg.Limits.Downloads, "limits.max_runs_per_day": cfg.Limits.MaxRunsPerDay,
 		"limits.backlog_confirm_over": cfg.Limits.BacklogConfirmOver,
+		"database.lease":              cfg.Database.Lease,
 		"shutdown_timeout":            cfg.ShutdownTimeout, "scan_interval": cfg.ScanInterval,
 		"retry.base": cfg.Retry.Base, "retry.max": cfg.Retry.Max, "retry.attempts": cfg.Retry.Attempts,
 		"folder.recursive": f.Recursive, "folder.settle": f.Settle,

@@ -136,6 +136,7 @@ func (d *Daemon) wire() error {
 		Client:         d.client,
 		Owner:          d.owner,
 		Shared:         cfg.Database.Shared(),
+		Lease:          cfg.Database.Lease,
 		UploadAPI:      cfg.UploadAPI,
 		PollInterval:   cfg.PollInterval,
 		ReconcileAfter: cfg.ReconcileAfter,
