@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/jobview"
 	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/testenv"
 	"github.com/mosaic-watch/mosaic-watch/mosaic/mosaictest"
 )
@@ -212,6 +214,20 @@ func TestE2ESharedDatabaseSharesTheWork(t *testing.T) {
 	s.instanceOf(s.proc.Process.Pid)
 	s.instanceOf(b.cmd.Process.Pid)
 	s.drop(40)
+
+	// status, through the binary, lists both instances with the jobs each holds.
+	out, code := s.cli("status", "--config", s.cfgB, "--json")
+	var ov jobview.Overview
+	if code != 0 || json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &ov) != nil || len(ov.Instances) != 2 {
+		t.Fatalf("status --json = %d, instances %+v\n%s", code, ov.Instances, out)
+	}
+	pids := map[int]bool{ov.Instances[0].PID: true, ov.Instances[1].PID: true}
+	if !pids[s.proc.Process.Pid] || !pids[b.cmd.Process.Pid] {
+		t.Fatalf("status lists instances %+v, want PIDs %d and %d", ov.Instances, s.proc.Process.Pid, b.cmd.Process.Pid)
+	}
+	if out, code := s.cli("status", "--config", s.cfg); code != 0 || !strings.Contains(out, "Instances on postgres://") {
+		t.Fatalf("status = %d\n%s", code, out)
+	}
 	s.waitAllDone()
 	s.stop()
 	if err := b.cmd.Process.Signal(os.Interrupt); err != nil {
