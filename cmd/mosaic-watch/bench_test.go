@@ -125,7 +125,7 @@ folders:
 			b.Fatal(err)
 		}
 	}
-	testenv.WaitFor(b, 5*time.Minute, "all outputs", func() bool {
+	countOutputs := func() int {
 		n := 0
 		filepath.WalkDir(out, func(p string, d os.DirEntry, err error) error {
 			if err == nil && !d.IsDir() && strings.HasSuffix(p, ".mp4") &&
@@ -134,8 +134,16 @@ folders:
 			}
 			return nil
 		})
-		return n == files
-	})
+		return n
+	}
+	for deadline := time.Now().Add(5 * time.Minute); countOutputs() < files; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			// What the daemons warned about says where the work stopped.
+			l := logs.String()
+			l = l[max(0, len(l)-20000):]
+			b.Fatalf("%d of %d outputs after 5m; the daemons' last warnings:\n%s", countOutputs(), files, l)
+		}
+	}
 	elapsed := time.Since(start)
 	b.StopTimer()
 	var rss float64

@@ -132,7 +132,7 @@ func explain(ctx context.Context, cfg *config.Config, arg string, now time.Time)
 	approved := false
 	if st != nil {
 		defer st.Close()
-		ex.Reload = reloadFailure(ctx, st)
+		ex.Reload = reloadFailure(ctx, st, cfg)
 		if jobs, err = st.JobsAt(ctx, f.Input, rel); err != nil {
 			return nil, err
 		}

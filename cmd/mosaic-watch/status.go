@@ -81,7 +81,7 @@ problems is reported (exit code 2), and the jobs are still shown from the state 
 	if err != nil {
 		return err
 	}
-	rec, running, err := daemon.ReadHealth(ctx, st)
+	rec, running, err := daemon.ReadHealth(ctx, st, cfg)
 	if err != nil {
 		return err
 	}
@@ -91,7 +91,7 @@ problems is reported (exit code 2), and the jobs are still shown from the state 
 		}
 		ov.Degraded[names.Of(input)] = why
 	}
-	ov.ConfigReload = reloadFailure(ctx, st)
+	ov.ConfigReload = reloadFailure(ctx, st, cfg)
 	if ov.RunLimits, err = runLimits(ctx, st, cfg, time.Now()); err != nil {
 		return err
 	}

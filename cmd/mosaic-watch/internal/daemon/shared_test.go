@@ -152,3 +152,41 @@ func TestUnreachableDatabaseIsNamedWithoutItsPassword(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// What a daemon records for `status` about itself (folder health, a failed reload) is its own
+// on a shared database: another daemon stopping does not erase it.
+func TestHealthRecordIsPerDaemonOnASharedDatabase(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := testenv.PGDatabase(t)
+	cfgA, cfgB := sharedConfig(t, dir, "a", db), sharedConfig(t, dir, "b", db)
+	if HostMetaKey(cfgA, healthMetaKey) == HostMetaKey(cfgB, healthMetaKey) {
+		t.Fatal("two daemons on one database share the key of their folder health")
+	}
+	if k := HostMetaKey(sharedConfig(t, dir, "c", ""), healthMetaKey); k != healthMetaKey {
+		t.Fatalf("SQLite key = %q, want %q", k, healthMetaKey)
+	}
+	a, err := New(ctx, cfgA, quiet, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := New(ctx, cfgB, quiet, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := a.writeHealth(ctx, HealthRecord{At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.writeHealth(ctx, HealthRecord{At: time.Now(), Degraded: map[string]string{"x": "gone"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.store.SetMeta(ctx, HostMetaKey(cfgA, healthMetaKey), ""); err != nil { // a stops cleanly
+		t.Fatal(err)
+	}
+	rec, running, err := ReadHealth(ctx, a.store, cfgB)
+	if err != nil || !running || rec.Degraded["x"] != "gone" {
+		t.Fatalf("b's health after a stopped: %+v %v %v", rec, running, err)
+	}
+}
