@@ -435,7 +435,7 @@ folders:
 		file + `:3: mosaic.poll_intervall: unknown key; did you mean "poll_interval"?`,
 		file + `:5: defaults.settle: expected a duration like 30s, 2m or 1h30m, got "abc"`,
 		file + `:10: folders[1].agent_id: missing; set the Mosaic agent ID ` +
-			"(from the agent's page or `mosaic-watch agents`)",
+			"(from the agent's page on the Mosaic dashboard)",
 	}, "\n")
 	if err.Error() != want {
 		t.Errorf("Error() =\n%s\nwant\n%s", err, want)
