@@ -65,9 +65,6 @@ func TestSurveyListsCandidatesAndIgnored(t *testing.T) {
 	for rel, data := range files {
 		writeFile(t, filepath.Join(root, filepath.FromSlash(rel)), data)
 	}
-	if err := os.Symlink(filepath.Join(root, "a.mp4"), filepath.Join(root, "link.mp4")); err != nil {
-		t.Fatal(err)
-	}
 	var got []string
 	err := Survey(context.Background(), Root{Path: root, Recursive: true, Exclude: []string{"proxies"}},
 		func(e Entry) error {
@@ -87,7 +84,7 @@ func TestSurveyListsCandidatesAndIgnored(t *testing.T) {
 	sort.Strings(got)
 	mp4Size := func(n int) string { return string(rune('0' + int64(len(validMP4(n)))/10)) }
 	want := []string{".h.mp4=hidden", "@eaDir=NAS clutter/dir", "a.mp4=included/" + mp4Size(10),
-		"c.mp4.part=partial download", "link.mp4=symbolic link", "notes.txt=not a video type",
+		"c.mp4.part=partial download", "notes.txt=not a video type",
 		"proxies=excluded/dir", "sub/b.mov=included/" + mp4Size(20)}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("Survey:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -125,5 +122,28 @@ func TestInspectChecksLikeTheWatcher(t *testing.T) {
 	}
 	if _, err := Inspect(filepath.Join(dir, "gone.mp4"), "gone.mp4"); !os.IsNotExist(err) {
 		t.Errorf("missing file: %v", err)
+	}
+}
+
+// A symbolic link is listed as ignored, with the reason, and never followed.
+func TestSurveyNamesSymbolicLinks(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "a.mp4"), validMP4(10))
+	if err := os.Symlink(filepath.Join(root, "a.mp4"), filepath.Join(root, "link.mp4")); err != nil {
+		t.Skipf("cannot create a symbolic link here: %v", err)
+	}
+	got := map[string]string{}
+	err := Survey(context.Background(), Root{Path: root}, func(e Entry) error {
+		got[e.Rel] = e.Match.Reason
+		if e.Rel == "link.mp4" && e.Match.Candidate {
+			t.Errorf("a symbolic link is a candidate: %+v", e)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["link.mp4"] != "symbolic link" || got["a.mp4"] != "included" {
+		t.Fatalf("Survey = %v, want link.mp4 ignored as a symbolic link and a.mp4 included", got)
 	}
 }

@@ -435,7 +435,7 @@ folders:
 		file + `:3: mosaic.poll_intervall: unknown key; did you mean "poll_interval"?`,
 		file + `:5: defaults.settle: expected a duration like 30s, 2m or 1h30m, got "abc"`,
 		file + `:10: folders[1].agent_id: missing; set the Mosaic agent ID ` +
-			"(from the agent's page or `mosaic-watch agents`)",
+			"(from the agent's page on the Mosaic dashboard)",
 	}, "\n")
 	if err.Error() != want {
 		t.Errorf("Error() =\n%s\nwant\n%s", err, want)
@@ -974,23 +974,24 @@ func TestStateDirFromEnvironment(t *testing.T) {
 			EnvStateDir: stateDir})
 	}
 	dir := testDir(t)
-	cfg := loadOK(t, dir, minimal, env("/state/"))
-	if cfg.StateDir != "/state" {
-		t.Errorf("state_dir = %q, want /state from %s", cfg.StateDir, EnvStateDir)
+	volume := filepath.Join(dir, "volume") // the image's /state, as an absolute path here
+	cfg := loadOK(t, dir, minimal, env(volume+string(filepath.Separator)))
+	if cfg.StateDir != volume {
+		t.Errorf("state_dir = %q, want %s from %s", cfg.StateDir, volume, EnvStateDir)
 	}
 	if len(cfg.Warnings) != 0 {
 		t.Errorf("warnings: %q", cfg.Warnings)
 	}
 
-	cfg = loadOK(t, dir, "state_dir: {{DIR}}/state\n"+minimal, env("/state"))
+	cfg = loadOK(t, dir, "state_dir: {{DIR}}/state\n"+minimal, env(volume))
 	if want := filepath.Join(dir, "state"); cfg.StateDir != want {
 		t.Errorf("state_dir = %q, want the file's %q", cfg.StateDir, want)
 	}
 	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], ":1: state_dir:") ||
-		!strings.Contains(cfg.Warnings[0], EnvStateDir+"=/state is ignored") {
+		!strings.Contains(cfg.Warnings[0], EnvStateDir+"="+volume+" is ignored") {
 		t.Errorf("warnings = %q, want one on state_dir naming %s", cfg.Warnings, EnvStateDir)
 	}
-	cfg = loadOK(t, dir, "state_dir: /state\n"+minimal, env("/state"))
+	cfg = loadOK(t, dir, "state_dir: {{DIR}}/volume\n"+minimal, env(volume))
 	if len(cfg.Warnings) != 0 {
 		t.Errorf("the same state_dir in file and environment warns: %q", cfg.Warnings)
 	}

@@ -146,7 +146,7 @@ func (l *loader) validateFolder(src *folderSource) {
 	}
 	if _, ok := src.set["agent_id"]; !ok {
 		l.problem(p+".agent_id", src.line,
-			"missing; set the Mosaic agent ID (from the agent's page or `mosaic-watch agents`)")
+			"missing; set the Mosaic agent ID (from the agent's page on the Mosaic dashboard)")
 	} else if f.AgentID != "" {
 		at := src.where("agent_id")
 		if strings.ContainsFunc(f.AgentID, unicode.IsSpace) || strings.Contains(f.AgentID, "/") {

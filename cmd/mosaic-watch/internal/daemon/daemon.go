@@ -204,6 +204,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 	log.Info("mosaic-watch started", "version", d.version, "config", cfg.File,
 		"folders", len(d.servedFolders()), "state_dir", cfg.StateDir, "api", mosaic.RedactURL(cfg.BaseURL))
 
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	// The HTTP surface answers from the start: /healthz (the container's HEALTHCHECK, the
+	// `health` command) must not hang while the agents are checked below.
+	if d.http != nil {
+		wg.Go(func() { d.http.Serve(workCtx) })
+	}
+
 	// Every folder's agent is checked before any file is run: a configuration Mosaic refuses
 	// stops the start with the file and line; no answer only warns.
 	all := make([]int, len(cfg.Folders))
@@ -212,14 +222,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	unchecked, err := d.preflight(ctx, cfg, all)
 	if err != nil {
+		cancelWork()
+		wg.Wait()
+		if ctx.Err() != nil {
+			log.Info("stopped before any work began")
+			return nil
+		}
 		return err
 	}
 	d.clearReloadError(ctx) // a start with a valid file ends any earlier failed reload
 
-	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelWork()
-	var wg sync.WaitGroup
-	errs := make(chan error, 3)
 	wg.Go(func() {
 		if err := d.watcher.Run(workCtx); err != nil && workCtx.Err() == nil {
 			errs <- fmt.Errorf("watcher: %w", err)
@@ -238,9 +250,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	wg.Go(func() { d.watchConfigFile(workCtx) })
 	wg.Go(func() { d.heartbeatLoop(workCtx) })
-	if d.http != nil {
-		wg.Go(func() { d.http.Serve(workCtx) })
-	}
 
 	var runErr error
 	select {

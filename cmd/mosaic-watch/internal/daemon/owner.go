@@ -160,23 +160,19 @@ func (d *Daemon) lockInput(input string) (*pipeline.FolderLock, error) {
 	return pipeline.LockFolder(input, d.holder)
 }
 
-// releaseInputs lets go of the locks of inputs not in keep (folders no longer served) and
-// forgets why any of them was refused.
-func (d *Daemon) releaseInputs(keep []config.Folder) {
+// releaseInputs lets go of the locks of inputs not in served, and forgets why an input not in
+// configured was refused (a refused folder that is still configured stays shown as such).
+func (d *Daemon) releaseInputs(served, configured []config.Folder) {
 	d.locksMu.Lock()
 	defer d.locksMu.Unlock()
-	kept := make(map[string]bool, len(keep))
-	for _, f := range keep {
-		kept[f.Input] = true
-	}
 	for in, l := range d.inputLocks {
-		if !kept[in] {
+		if !hasInput(served, in) {
 			l.Close()
 			delete(d.inputLocks, in)
 		}
 	}
 	for in := range d.refused {
-		if !kept[in] {
+		if !hasInput(configured, in) {
 			delete(d.refused, in)
 		}
 	}
@@ -202,7 +198,7 @@ func (d *Daemon) refusedSummaryLocked() string {
 
 // unlock releases the input and state locks (the state lock last).
 func (d *Daemon) unlock() {
-	d.releaseInputs(nil)
+	d.releaseInputs(nil, nil)
 	if d.stateLock != nil {
 		d.stateLock.Close()
 		d.stateLock = nil

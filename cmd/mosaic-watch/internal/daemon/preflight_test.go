@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -100,5 +101,34 @@ func TestPreflightWithoutAnAnswerWarnsAndWorksOn(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "could not check the folder's agent") {
 		t.Error("no warning about the unanswered check")
+	}
+}
+
+// /healthz answers while the agents are still being checked: a container's HEALTHCHECK (the
+// `health` command) must not see a daemon that hangs because Mosaic is slow to answer at start.
+func TestHealthAnswersWhileAgentsAreChecked(t *testing.T) {
+	fake := testenv.StartFake(t, mosaictest.Options{Agents: []mosaictest.AgentSpec{{}}})
+	fake.InjectFault(mosaictest.RouteGetAgent,
+		mosaictest.Fault{Kind: mosaictest.FaultSlow, Delay: 10 * time.Second, Count: 1})
+	addr := testenv.FreePort(t)
+	d, logs := loadDaemon(t, fake, fake.AgentIDs()[0], "http:\n  listen: "+addr+"\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	client := &http.Client{Timeout: time.Second}
+	testenv.WaitFor(t, 5*time.Second, "/healthz to answer during the agent check", func() bool {
+		resp, err := client.Get("http://" + addr + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return true
+	})
+	if strings.Contains(logs.String(), "agent checked") {
+		t.Fatal("the agent check was not under way: the test proves nothing")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v", err)
 	}
 }

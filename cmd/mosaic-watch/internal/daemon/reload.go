@@ -117,7 +117,7 @@ func (d *Daemon) apply(ctx context.Context, running, next *config.Config) error 
 	wasServed := d.servedFolders()
 	served, err := d.lockInputs(next.Folders)
 	if err != nil {
-		d.releaseInputs(wasServed)
+		d.releaseInputs(wasServed, running.Folders)
 		return err
 	}
 	undo := func() {
@@ -126,14 +126,14 @@ func (d *Daemon) apply(ctx context.Context, running, next *config.Config) error 
 		d.cfgMu.Unlock()
 		_ = d.pipe.SetFolders(ctx, pipelineFolders(wasServed))
 		d.pipe.SetMaxRunsPerDay(running.Limits.MaxRunsPerDay)
-		d.releaseInputs(wasServed)
+		d.releaseInputs(wasServed, running.Folders)
 	}
 	roots := make([]watcher.Root, len(served))
 	for i := range served {
 		roots[i] = served[i].WatchRoot()
 	}
 	if err := d.pipe.SetFolders(ctx, pipelineFolders(served)); err != nil {
-		d.releaseInputs(wasServed)
+		d.releaseInputs(wasServed, running.Folders)
 		return err
 	}
 	d.pipe.SetMaxRunsPerDay(next.Limits.MaxRunsPerDay)
@@ -150,7 +150,7 @@ func (d *Daemon) apply(ctx context.Context, running, next *config.Config) error 
 	d.locksMu.Lock()
 	d.served = served
 	d.locksMu.Unlock()
-	d.releaseInputs(served) // folders removed from the configuration are free for others now
+	d.releaseInputs(served, next.Folders) // removed folders are free for others now
 	if lv := d.reload.levelVar; lv != nil {
 		lv.Set(next.LogLevel)
 	}
@@ -173,25 +173,27 @@ func pipelineFolders(folders []config.Folder) []pipeline.Folder {
 
 // folderDelta returns the folders of next not in running, and of running not in next, by input.
 func folderDelta(running, next []config.Folder) (added, removed []config.Folder) {
-	has := func(list []config.Folder, input string) bool {
-		for _, f := range list {
-			if f.Input == input {
-				return true
-			}
-		}
-		return false
-	}
 	for _, f := range next {
-		if !has(running, f.Input) {
+		if !hasInput(running, f.Input) {
 			added = append(added, f)
 		}
 	}
 	for _, f := range running {
-		if !has(next, f.Input) {
+		if !hasInput(next, f.Input) {
 			removed = append(removed, f)
 		}
 	}
 	return added, removed
+}
+
+// hasInput reports whether list has a folder with this input.
+func hasInput(list []config.Folder, input string) bool {
+	for _, f := range list {
+		if f.Input == input {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *Daemon) setReloadError(ctx context.Context, msg string, data []byte) {

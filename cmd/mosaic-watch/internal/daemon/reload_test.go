@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/httpapi"
 	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/testenv"
 	"github.com/mosaic-watch/mosaic-watch/mosaic/mosaictest"
+	"github.com/mosaic-watch/mosaic-watch/pipeline"
 )
 
 // saveConfig replaces the configuration file the way editors save: a new file renamed over it.
@@ -119,4 +121,86 @@ func readFile(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// A folder added by a reload is locked like the folders of the start (a second instance on it
+// is refused); one another instance serves is not served and is tried again at the next reload;
+// a folder removed by a reload is free for another instance at once.
+func TestReloadTakesAndReleasesInputLocks(t *testing.T) {
+	e := startHTTPEnv(t, mosaictest.Options{}, "100ms", "")
+	original := readFile(t, e.cfg.File)
+	for _, d := range []string{"in/second", "out/second", "in/third", "out/third"} {
+		if err := os.MkdirAll(filepath.Join(e.dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	third := filepath.Join(e.dir, "in", "third")
+	other, err := pipeline.LockFolder(third, pipeline.LockHolder{Host: "nas-box", PID: 4242})
+	if err != nil {
+		t.Fatal(err)
+	}
+	folder := func(name string) string {
+		return "  - name: " + name + "\n    input: ./in/" + name + "\n    output: ./out/" + name +
+			"\n    agent_id: " + e.fake.AgentIDs()[0] + "\n    settle: 200ms\n"
+	}
+	if err := os.WriteFile(e.cfg.File, []byte(original+folder("second")+folder("third")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.d.Reload(context.Background(), "test"); err != nil {
+		t.Fatalf("a reload adding a folder another instance serves: %v", err)
+	}
+	second := filepath.Join(e.dir, "in", "second")
+	var le *pipeline.LockedError
+	if l, err := pipeline.LockFolder(second, pipeline.LockHolder{PID: 1}); !errors.As(err, &le) ||
+		le.Holder.PID != os.Getpid() {
+		if l != nil {
+			l.Close()
+		}
+		t.Fatalf("the added folder's lock: %v, want held by this process", err)
+	}
+	if why := e.d.folderHealth()[third]; !strings.Contains(why, "PID 4242 on nas-box") {
+		t.Fatalf("the folder another instance serves: health %q", why)
+	}
+	testenv.DropFile(t, filepath.Join(third, "theirs.mp4"), testenv.Clip("not ours"))
+	testenv.DropFile(t, filepath.Join(second, "ours.mp4"), testenv.Clip("ours"))
+	testenv.WaitFor(t, 30*time.Second, "the added folder's file", func() bool {
+		for _, v := range e.jobs("?folder=second") {
+			if v.Path == "ours.mp4" && v.Status == "done" {
+				return true
+			}
+		}
+		return false
+	})
+	if jobs := e.jobs("?folder=third"); len(jobs) != 0 {
+		t.Fatalf("a folder another instance serves got jobs here: %+v", jobs)
+	}
+
+	// The other instance leaves: the next reload serves the folder.
+	other.Close()
+	if err := e.d.Reload(context.Background(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 30*time.Second, "the freed folder's file", func() bool {
+		for _, v := range e.jobs("?folder=third") {
+			if v.Path == "theirs.mp4" && v.Status == "done" {
+				return true
+			}
+		}
+		return false
+	})
+
+	// Removing the folders frees their inputs for another instance.
+	if err := os.WriteFile(e.cfg.File, []byte(original), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.d.Reload(context.Background(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []string{second, third} {
+		l, err := pipeline.LockFolder(in, pipeline.LockHolder{Host: "nas-box", PID: 4242})
+		if err != nil {
+			t.Fatalf("a folder removed by a reload is still locked: %v", err)
+		}
+		l.Close()
+	}
 }
