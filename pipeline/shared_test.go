@@ -269,3 +269,86 @@ func testSharedStoreTwoHosts(t *testing.T, kind string) {
 		t.Errorf("work was not shared: host-a started %d runs, host-b %d", a, b)
 	}
 }
+
+// A webhook may reach any host: the run it names is followed by the host it wakes, though
+// another host started it and nobody polls on a timer (an hour away here).
+func TestSharedStoreAnyHostFollowsAWokenRun(t *testing.T) {
+	runFor := 300 * time.Millisecond
+	fake, err := mosaictest.NewServer(mosaictest.Options{BasePath: "/api",
+		Agents: []mosaictest.AgentSpec{{Name: "one output", Outputs: 1, RunDuration: &runFor}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fake.Close() })
+	agent := fake.AgentIDs()[0]
+	dir := t.TempDir()
+	folder := pipeline.Folder{Name: "in", Input: filepath.Join(dir, "in"), Output: filepath.Join(dir, "out"), AgentID: agent}
+	for _, d := range []string{folder.Input, folder.Output} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stA, stB := sharedStores(t, "postgres")
+	client, err := mosaic.New(mosaic.Options{BaseURL: fake.URL(), APIKey: mosaictest.DefaultAPIKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	finished := map[string]*atomic.Int64{"host-a": {}, "host-b": {}}
+	newHost := func(name string, st store.Store) *pipeline.Pipeline {
+		p, err := pipeline.New(pipeline.Options{
+			Folders: []pipeline.Folder{folder}, Store: st, Client: client, Owner: name, Shared: true,
+			PollInterval: time.Hour, ClaimEvery: 20 * time.Millisecond, Lease: 3 * time.Second,
+			Logger: slog.New(countingHandler{Handler: slog.NewTextHandler(testWriter{t}, nil),
+				msg: "run finished", n: finished[name]}).With("host", name),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- p.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+		return p
+	}
+	a, b := newHost("host-a", stA), newHost("host-b", stB)
+
+	src := video("woken")
+	p := filepath.Join(folder.Input, "clip.mov")
+	if err := os.WriteFile(p, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Host a finds the file; whichever host starts the run polls it once, too early.
+	if err := a.FileReady(context.Background(), pipeline.File{Folder: folder.Input, Path: p, Rel: "clip.mov", Size: fi.Size(), ModTime: fi.ModTime(), FileID: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	var job store.Job
+	waitUntil(t, "the run to start and end on Mosaic", func() bool {
+		jobs, err := stB.List(context.Background(), store.Filter{})
+		if err != nil || len(jobs) != 1 || jobs[0].Step != store.StepRunStarted {
+			return false
+		}
+		job = jobs[0]
+		run, err := client.GetRun(context.Background(), job.RunID)
+		return err == nil && run.Terminal()
+	})
+	// The webhook reaches the host that did not start the run (the owner of its last step).
+	woken, name := b, "host-b"
+	if job.Owner == "host-b" {
+		woken, name = a, "host-a"
+	}
+	woken.WakePoller() // what a webhook for job.RunID does on that host
+	waitUntil(t, name+" to record the run and write the output", func() bool {
+		j, err := stB.Get(context.Background(), job.ID)
+		return err == nil && j.Status == store.StatusDone
+	})
+	if finished[name].Load() != 1 {
+		t.Fatalf("the run was not recorded by the woken host %s (started by %s)", name, job.Owner)
+	}
+	if _, err := os.Stat(filepath.Join(folder.Output, "clip.mp4")); err != nil {
+		t.Fatalf("output: %v", err)
+	}
+}
