@@ -130,7 +130,7 @@ func loadConfigLenient(env *cliEnv, cmd, path string) (*config.Config, error) {
 	}
 	fmt.Fprintf(env.stderr, "warning: %s has problems (listed at the end); showing what the state "+
 		"database holds\n\n", path)
-	return &config.Config{File: abs, StateDir: config.StateDirOf(abs, env.lookupEnv)}, err
+	return config.StoreOf(abs, env.lookupEnv), err
 }
 
 // printAccount prints the credit balance the daemon last read and the folders whose agent

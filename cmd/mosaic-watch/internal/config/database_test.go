@@ -69,3 +69,16 @@ func TestDatabaseChangeNeedsRestart(t *testing.T) {
 		t.Fatalf("applied %+v, report %+v", r.Config.Database, r)
 	}
 }
+
+// After a bad edit elsewhere, status still finds the shared database of the configuration.
+func TestStoreOfAFileWithProblems(t *testing.T) {
+	dir := testDir(t)
+	path := writeConfig(t, dir, minimal+"database:\n  url: postgres://mosaic@db/mw\nstate_dir: {{DIR}}/st\nsettle: nonsense\n", 0o600)
+	if _, err := Load(path, defaultTestEnv); err == nil {
+		t.Fatal("the file should not load")
+	}
+	c := StoreOf(path, defaultTestEnv)
+	if c.Database.URL != "postgres://mosaic@db/mw" || c.StateDir != filepath.Join(dir, "st") || c.File != path {
+		t.Fatalf("StoreOf = %+v", c)
+	}
+}
