@@ -238,9 +238,9 @@ func (p *Pipeline) publish(ctx context.Context, root *os.Root, j *store.Job, tem
 }
 
 // planOutput picks output i's name and records it. Rule: <dir>/<stem><-k><ext>; when that name
-// is taken by a file mosaic-watch did not write for this source (e.g. clip.mov and clip.mp4 side by side),
-// the source's extension is kept in the name: <stem>.<srcext><-k><ext> (clip.mov.mp4). If that
-// is taken too, a person decides. A file the daemon did not write is never overwritten.
+// is taken by a file mosaic-watch did not write for this source (e.g. clip.mov and clip.mp4
+// side by side), the source's extension is kept in the name: <stem>.<srcext><-k><ext>
+// (clip.mov.mp4). If that is taken too, a person decides. A file the daemon did not write is never overwritten.
 //
 // Versions of one source share its names: a newer version replaces an older one's outputs (and
 // waits while the older one is still writing them), and an older version finishing late never
