@@ -127,9 +127,6 @@ func (p *Pipeline) writeOutput(ctx context.Context, root *os.Root, f *Folder, j 
 		if err := p.planOutput(ctx, root, f, j, i); err != nil {
 			return err
 		}
-		if err := p.commit(ctx, j, "output "+o.Path+" planned"); err != nil {
-			return err
-		}
 	}
 	final := filepath.FromSlash(o.Path)
 	temp := tempName(final)
@@ -240,10 +237,10 @@ func (p *Pipeline) publish(ctx context.Context, root *os.Root, j *store.Job, tem
 	return nil
 }
 
-// planOutput picks output i's name. Rule: <dir>/<stem><-k><ext>; when that name is taken by a
-// file mosaic-watch did not write for this source (e.g. clip.mov and clip.mp4 side by side),
-// the source's extension is kept in the name: <stem>.<srcext><-k><ext> (clip.mov.mp4). If that
-// is taken too, a person decides. A file the daemon did not write is never overwritten.
+// planOutput picks output i's name and records it. Rule: <dir>/<stem><-k><ext>; when that name
+// is taken by a file mosaic-watch did not write for this source (e.g. clip.mov and clip.mp4
+// side by side), the source's extension is kept in the name: <stem>.<srcext><-k><ext>
+// (clip.mov.mp4). If that is taken too, a person decides. A file the daemon did not write is never overwritten.
 //
 // Versions of one source share its names: a newer version replaces an older one's outputs (and
 // waits while the older one is still writing them), and an older version finishing late never
@@ -291,7 +288,10 @@ func (p *Pipeline) planOutput(ctx context.Context, root *os.Root, f *Folder, j *
 		j.Outputs[i].TempID = fileIdentity(t) // recognises our file once it is in place
 		t.Close()
 		j.Outputs[i].Path = c
-		return nil
+		// Recorded before namingMu is released: another version choosing its name must find
+		// this reservation in the store, not only its temporary file (it would then take the
+		// name for another source's and fall back to clip.mov.mp4).
+		return p.commit(ctx, j, "output "+c+" planned")
 	}
 	return attention(fmt.Sprintf("output names %s and %s already exist in %s and were not written by mosaic-watch for this file; move them away, then `mosaic-watch retry`",
 		candidates[0], candidates[1], f.Output))
