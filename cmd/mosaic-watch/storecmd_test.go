@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/testenv"
+	"github.com/mosaic-watch/mosaic-watch/mosaic/mosaictest"
 	"github.com/mosaic-watch/mosaic-watch/pipeline"
 	"github.com/mosaic-watch/mosaic-watch/store"
 )
@@ -83,5 +86,46 @@ func TestStoreCopyUsage(t *testing.T) {
 	code, out, _ := runCLI(t, "store", "--help")
 	if code != 0 || !strings.Contains(out, "refuses a target that already has jobs") {
 		t.Fatalf("store --help = %d\n%s", code, out)
+	}
+}
+
+// validate --online connects to database.url and says what schema it holds; the password in
+// the URL is never printed.
+func TestValidateOnlineChecksTheDatabase(t *testing.T) {
+	db := testenv.PGDatabase(t)
+	fake := testenv.StartFake(t, mosaictest.Options{})
+	dir := t.TempDir()
+	cfg := writeServiceTestConfig(t, dir, fake.AgentIDs()[0],
+		"  base_url: "+fake.URL()+"\n", fmt.Sprintf("database:\n  url: %q\n", db))
+	// The fake's key: the one writeServiceTestConfig sets is not known to it.
+	body, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(body), "mk_test_0123456789abcdef", mosaictest.DefaultAPIKey, 1)), 0o600)
+
+	code, out, errOut := runCLI(t, "validate", "--online", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "reachable, no mosaic-watch tables yet") {
+		t.Fatalf("validate --online on an empty database = %d\n%s%s", code, out, errOut)
+	}
+	st, err := store.OpenPostgres(context.Background(), db, store.Options{}) // what the daemon's first start does
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	code, out, errOut = runCLI(t, "validate", "--online", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "mosaic-watch schema version 1 (this binary: 1)") {
+		t.Fatalf("validate --online = %d\n%s%s", code, out, errOut)
+	}
+
+	u, err := url.Parse(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(u.User.Username(), "s3cret-pw")
+	u.Path = "/no_such_database"
+	bad := u.String()
+	body, _ = os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(body), db, bad, 1)), 0o600)
+	code, out, errOut = runCLI(t, "validate", "--online", "--config", cfg)
+	if code != 1 || !strings.Contains(errOut, "check database.url") || strings.Contains(out+errOut, "s3cret-pw") {
+		t.Fatalf("validate --online on a missing database = %d\n%s%s", code, out, errOut)
 	}
 }
