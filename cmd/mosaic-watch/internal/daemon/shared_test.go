@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -11,7 +12,9 @@ import (
 	"time"
 
 	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/config"
+	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/jobview"
 	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/testenv"
+	"github.com/mosaic-watch/mosaic-watch/mosaic/mosaictest"
 	"github.com/mosaic-watch/mosaic-watch/store"
 )
 
@@ -188,5 +191,32 @@ func TestHealthRecordIsPerDaemonOnASharedDatabase(t *testing.T) {
 	rec, running, err := ReadHealth(ctx, a.store, cfgB)
 	if err != nil || !running || rec.Degraded["x"] != "gone" {
 		t.Fatalf("b's health after a stopped: %+v %v %v", rec, running, err)
+	}
+}
+
+// On a shared database the dashboard and /api/status list the live instances with the jobs
+// each holds; with SQLite there is no such section.
+func TestHTTPListsTheInstancesOfASharedDatabase(t *testing.T) {
+	db := testenv.PGDatabase(t)
+	e := startHTTPEnv(t, mosaictest.Options{}, "100ms", fmt.Sprintf("database:\n  url: %q", db))
+	other := store.Instance{ID: "nas-2-4242-abcd", Host: "nas-2", PID: 4242, Version: "test"}
+	if err := e.d.store.RegisterInstance(context.Background(), other, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	_, page, _ := e.do("GET", "/", nil)
+	host, _ := os.Hostname()
+	if !strings.Contains(page, `id="instances"`) || !strings.Contains(page, `data-instance="nas-2-4242-abcd"`) ||
+		!strings.Contains(page, "<td>"+host+"</td>") {
+		t.Fatalf("the dashboard does not list both instances:\n%s", page)
+	}
+	_, body, _ := e.do("GET", "/api/status", nil)
+	var ov jobview.Overview
+	if err := json.Unmarshal([]byte(body), &ov); err != nil || len(ov.Instances) != 2 {
+		t.Fatalf("/api/status instances: %+v %v\n%s", ov.Instances, err, body)
+	}
+
+	plain := startHTTPEnv(t, mosaictest.Options{}, "100ms", "")
+	if _, page, _ := plain.do("GET", "/", nil); strings.Contains(page, `id="instances"`) {
+		t.Error("a SQLite daemon's dashboard shows an instances section")
 	}
 }
