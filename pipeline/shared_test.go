@@ -352,3 +352,79 @@ func TestSharedStoreAnyHostFollowsAWokenRun(t *testing.T) {
 		t.Fatalf("output: %v", err)
 	}
 }
+
+// The daily run limit holds across hosts: two hosts with limits.max_runs_per_day 3 on one
+// database start 3 runs in all, and the other files wait.
+func TestSharedStoreDailyLimitCountsEveryHost(t *testing.T) {
+	zero := time.Duration(0)
+	fake, err := mosaictest.NewServer(mosaictest.Options{BasePath: "/api",
+		Agents: []mosaictest.AgentSpec{{Name: "one output", Outputs: 1, RunDuration: &zero}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fake.Close() })
+	dir := t.TempDir()
+	folder := pipeline.Folder{Name: "in", Input: filepath.Join(dir, "in"), Output: filepath.Join(dir, "out"), AgentID: fake.AgentIDs()[0]}
+	for _, d := range []string{folder.Input, folder.Output} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stA, stB := sharedStores(t, "postgres")
+	var hosts []*pipeline.Pipeline
+	for i, st := range []store.Store{stA, stB} {
+		client, err := mosaic.New(mosaic.Options{BaseURL: fake.URL(), APIKey: mosaictest.DefaultAPIKey})
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := fmt.Sprintf("host-%c", 'a'+i)
+		p, err := pipeline.New(pipeline.Options{
+			Folders: []pipeline.Folder{folder}, Store: st, Client: client, Owner: name, Shared: true,
+			MaxRunsPerDay: 3, PollInterval: 20 * time.Millisecond, ClaimEvery: 20 * time.Millisecond, Lease: 3 * time.Second,
+			Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)).With("host", name),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- p.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+		hosts = append(hosts, p)
+	}
+	const files = 8
+	for i := range files {
+		rel := fmt.Sprintf("clip%d.mov", i)
+		p := filepath.Join(folder.Input, rel)
+		if err := os.WriteFile(p, video(fmt.Sprintf("limit %d", i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Half the files found by each host, so that both try to start runs.
+		if err := hosts[i%2].FileReady(context.Background(), pipeline.File{Folder: folder.Input, Path: p, Rel: rel, Size: fi.Size(), ModTime: fi.ModTime(), FileID: "x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, "3 files done and the others waiting for the daily limit", func() bool {
+		jobs, err := stA.List(context.Background(), store.Filter{})
+		if err != nil || len(jobs) != files {
+			return false
+		}
+		done, waiting := 0, 0
+		for _, j := range jobs {
+			switch {
+			case j.Status == store.StatusDone:
+				done++
+			case j.Status == store.StatusWaiting && strings.HasPrefix(j.LastError, pipeline.WaitDailyLimit):
+				waiting++
+			}
+		}
+		return done == 3 && waiting == files-3
+	})
+	if n := fake.Stats().RunsCreated; n != 3 {
+		t.Fatalf("%d runs started by two hosts under a limit of 3 a day", n)
+	}
+}
