@@ -26,6 +26,10 @@ type place struct {
 	path  string
 	input bool // an input folder: never created
 	mount bool // set by preparePlaces before any folder using the place is served; read-only afterwards
+	// real is the path with every link resolved, as found at start (set with mount). Anyone
+	// who can write to a parent folder can swap the folder for a link to somewhere else; the
+	// place must go on naming the folder that was configured and checked, never the new target.
+	real string
 
 	mu     sync.Mutex
 	away   bool      // seen degraded and not seen back yet
@@ -74,11 +78,36 @@ func (pl *place) open(role string) (*os.Root, error) {
 		}
 		return nil, err
 	}
+	if err := pl.checkNotRedirected(role, r); err != nil {
+		r.Close()
+		return nil, err
+	}
 	if err := pl.checkMounted(role, r); err != nil {
 		r.Close()
 		return nil, err
 	}
 	return r, nil
+}
+
+// checkNotRedirected verifies that r, opened on the place's path, is the folder at the place's
+// real path reached without following any link. A folder on the path swapped for a link (to
+// another user's files, or into an input folder) makes the place degraded until it is put
+// back; r stays pinned to the folder checked here, whatever is renamed afterwards.
+func (pl *place) checkNotRedirected(role string, r *os.Root) error {
+	if pl.real == "" {
+		return nil
+	}
+	fi, err := r.Stat(".")
+	if err != nil {
+		return pl.degraded(role, "cannot be read: "+err.Error())
+	}
+	want, err := statNoLinks(pl.real)
+	if err != nil || !sameFile(fi, want) {
+		return pl.degraded(role, "now leads elsewhere: it, or a folder above it, was replaced by a link "+
+			"or renamed since mosaic-watch started (it was "+pl.real+"); put it back, or restart "+
+			"mosaic-watch if the change is intended")
+	}
+	return nil
 }
 
 // checkMounted verifies that r, opened on the place, is still a mount point if the place was
@@ -124,6 +153,7 @@ func (pl *place) prepare(create bool) error {
 			return err
 		}
 	}
+	pl.real = resolvedPath(pl.path)
 	fi, err := os.Stat(pl.path)
 	if err != nil {
 		return nil // missing: degraded until it appears; not a mount point that we know of
@@ -134,6 +164,19 @@ func (pl *place) prepare(create bool) error {
 	}
 	pl.mount = filepath.Dir(pl.path) != pl.path && !sameDevice(fi, parent)
 	return nil
+}
+
+// resolvedPath is path with its links resolved; for a missing folder, its parent's resolved
+// path and its name (it must appear there, not behind a link); "" when even the parent is
+// missing.
+func resolvedPath(path string) string {
+	if r, err := filepath.EvalSymlinks(path); err == nil {
+		return r
+	}
+	if r, err := filepath.EvalSymlinks(filepath.Dir(path)); err == nil {
+		return filepath.Join(r, filepath.Base(path))
+	}
+	return ""
 }
 
 // folderPlace names one place a folder uses, with its role for messages.
