@@ -208,7 +208,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	var wg sync.WaitGroup
-	errs := make(chan error, 3)
+	errs := make(chan error, 4)
 	wg.Go(func() {
 		if err := d.watcher.Run(workCtx); err != nil && workCtx.Err() == nil {
 			errs <- fmt.Errorf("watcher: %w", err)
@@ -226,6 +226,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		wg.Go(func() { d.preflightLater(workCtx, cfg, unchecked, func(err error) { errs <- err }) })
 	}
 	wg.Go(func() { d.watchConfigFile(workCtx) })
+	wg.Go(func() {
+		if err := d.guardLocks(workCtx); err != nil && workCtx.Err() == nil {
+			errs <- err
+		}
+	})
 	if d.http != nil {
 		wg.Go(func() { d.http.Serve(workCtx) })
 	}

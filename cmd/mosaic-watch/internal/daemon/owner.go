@@ -11,10 +11,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"time"
 
 	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/config"
 	"github.com/mosaic-watch/mosaic-watch/pipeline"
 	"github.com/mosaic-watch/mosaic-watch/store"
+	"github.com/mosaic-watch/mosaic-watch/watcher"
 )
 
 // AlreadyRunningError is New's error when another process uses the same state folder.
@@ -173,4 +176,94 @@ func (d *Daemon) unlock() {
 		d.stateLock.Close()
 		d.stateLock = nil
 	}
+}
+
+// lockCheckEvery is how often the input locks are checked: a lock file removed or replaced under
+// a running daemon (a sync tool, someone cleaning hidden files, a share remounted) excludes
+// nobody, so a second instance could take the folder. A stat per input per second is cheap.
+const lockCheckEvery = time.Second
+
+// guardLocks keeps the input locks held while the daemon runs; see checkLocks. It returns an
+// error when no folder is left to serve.
+func (d *Daemon) guardLocks(ctx context.Context) error {
+	t := time.NewTicker(lockCheckEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if err := d.checkLocks(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// checkLocks takes a lost input lock again. If another instance took the folder meanwhile, this
+// one stops serving it, as if it had been refused at start: two instances would each process,
+// and bill, every file. A folder that cannot be locked right now (a share that is away) keeps
+// its old lock and is tried again at the next check.
+func (d *Daemon) checkLocks(ctx context.Context) error {
+	d.locksMu.Lock()
+	var lost []string
+	for in, l := range d.inputLocks {
+		if l.Lost() {
+			lost = append(lost, in)
+		}
+	}
+	d.locksMu.Unlock()
+	if len(lost) == 0 {
+		return nil
+	}
+	d.reload.mu.Lock() // no reload changes the served folders meanwhile
+	defer d.reload.mu.Unlock()
+	d.locksMu.Lock()
+	yielded := false
+	for _, in := range lost {
+		old := d.inputLocks[in]
+		if old == nil || !old.Lost() {
+			continue
+		}
+		l, err := pipeline.LockFolder(in, d.holder)
+		var le *pipeline.LockedError
+		switch {
+		case err == nil:
+			old.Close()
+			d.inputLocks[in] = l
+			d.log.Warn("the input folder's lock file was removed or replaced; it is locked again",
+				"input", in)
+		case errors.As(err, &le):
+			old.Close()
+			delete(d.inputLocks, in)
+			d.refused[in] = fmt.Sprintf("served by another mosaic-watch instance (%s), which took "+
+				"it after its lock file was removed; not served here", le.Holder)
+			d.served = slices.DeleteFunc(slices.Clone(d.served), func(f config.Folder) bool { return f.Input == in })
+			yielded = true
+			d.log.Error("folder given up: its lock file was removed and another mosaic-watch instance "+
+				"took it; runs already started here are followed to the end", "input", in,
+				"holder", le.Holder.String())
+		default:
+			d.log.Debug("cannot lock the input folder again yet", "input", in, "err", err)
+		}
+	}
+	served := d.served
+	d.locksMu.Unlock()
+	if !yielded {
+		return nil
+	}
+	if len(served) == 0 {
+		return errors.New("every input folder is now served by another mosaic-watch instance")
+	}
+	roots := make([]watcher.Root, len(served))
+	for i := range served {
+		roots[i] = served[i].WatchRoot()
+	}
+	if err := d.watcher.SetRoots(roots); err != nil {
+		return fmt.Errorf("stop watching a folder another instance took: %w", err)
+	}
+	if err := d.pipe.SetFolders(ctx, pipelineFolders(served)); err != nil {
+		return fmt.Errorf("stop serving a folder another instance took: %w", err)
+	}
+	return nil
 }
