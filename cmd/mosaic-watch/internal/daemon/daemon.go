@@ -38,7 +38,7 @@ type Daemon struct {
 
 	owner      string                          // this process's instance id (job leases, locks)
 	holder     pipeline.LockHolder             // what this process's lock files say
-	stateLock  *pipeline.FolderLock            // held for the daemon's life
+	stateLock  *pipeline.FolderLock            // held for the daemon's life (under locksMu)
 	locksMu    sync.Mutex                      // inputLocks and refused (a reload changes them)
 	inputLocks map[string]*pipeline.FolderLock // by input: served inputs that can carry a lock
 	refused    map[string]string               // input -> why it is not served (another instance has it)

@@ -169,3 +169,29 @@ func startConfig(t *testing.T, fake *mosaictest.Server, in string) *config.Confi
 	}
 	return cfg
 }
+
+// The state folder's lock file is removed while the daemon runs: it is taken again, so a
+// second daemon on the same state_dir is still refused (it would release this one's leases and
+// both would work the same jobs).
+func TestLostStateLockIsTakenAgain(t *testing.T) {
+	fake := testenv.StartFake(t, mosaictest.Options{})
+	in := filepath.Join(t.TempDir(), "in")
+	mkdirs(t, in)
+	first := startInstance(t, fake, in)
+	waitFirstHealthReport(t, first.d, in)
+	lock := filepath.Join(first.d.config().StateDir, pipeline.LockName)
+	if err := os.Remove(lock); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 10*time.Second, "the state lock file to be back", func() bool {
+		_, err := os.Stat(lock)
+		return err == nil
+	})
+	second, err := New(context.Background(), first.d.config(), quiet, "test")
+	if err == nil {
+		second.Close()
+	}
+	if !strings.Contains(fmt.Sprint(err), "already running as PID") {
+		t.Fatalf("a second daemon on the same state_dir after its lock file was removed: %v", err)
+	}
+}

@@ -172,6 +172,8 @@ func (d *Daemon) refusedSummaryLocked() string {
 // unlock releases the input and state locks (the state lock last).
 func (d *Daemon) unlock() {
 	d.releaseInputs(nil)
+	d.locksMu.Lock()
+	defer d.locksMu.Unlock()
 	if d.stateLock != nil {
 		d.stateLock.Close()
 		d.stateLock = nil
@@ -200,11 +202,38 @@ func (d *Daemon) guardLocks(ctx context.Context) error {
 	}
 }
 
+// checkStateLock takes a lost state folder lock again: without it a second daemon could open
+// the same database and take this one's leases. If one did meanwhile, this daemon stops.
+func (d *Daemon) checkStateLock() error {
+	d.locksMu.Lock()
+	defer d.locksMu.Unlock()
+	if d.stateLock == nil || !d.stateLock.Lost() {
+		return nil
+	}
+	dir := d.config().StateDir
+	l, err := lockState(dir, d.holder)
+	var are *AlreadyRunningError
+	switch {
+	case err == nil:
+		d.stateLock.Close()
+		d.stateLock = l
+		d.log.Warn("the state folder's lock file was removed or replaced; it is locked again", "state_dir", dir)
+	case errors.As(err, &are):
+		return fmt.Errorf("another mosaic-watch took the state folder after its lock file was removed: %w", err)
+	default:
+		d.log.Debug("cannot lock the state folder again yet", "state_dir", dir, "err", err)
+	}
+	return nil
+}
+
 // checkLocks takes a lost input lock again. If another instance took the folder meanwhile, this
 // one stops serving it, as if it had been refused at start: two instances would each process,
 // and bill, every file. A folder that cannot be locked right now (a share that is away) keeps
 // its old lock and is tried again at the next check.
 func (d *Daemon) checkLocks(ctx context.Context) error {
+	if err := d.checkStateLock(); err != nil {
+		return err
+	}
 	d.locksMu.Lock()
 	var lost []string
 	for in, l := range d.inputLocks {
