@@ -25,13 +25,14 @@ import (
 type place struct {
 	path  string
 	input bool // an input folder: never created
-	mount bool // set by preparePlaces before any folder using the place is served; read-only afterwards
-	// real is the path with every link resolved, as found at start (set with mount). Anyone
-	// who can write to a parent folder can swap the folder for a link to somewhere else; the
-	// place must go on naming the folder that was configured and checked, never the new target.
-	real string
 
-	mu     sync.Mutex
+	mu sync.Mutex // guards the rest: a reload's health check may look while Run prepares
+	// mount and real are set by prepare (at start, or when a reload adds the place).
+	mount bool
+	// real is the path with every link resolved, as found at start. Anyone who can write to a
+	// parent folder can swap the folder for a link to somewhere else; the place must go on
+	// naming the folder that was configured and checked, never the new target.
+	real   string
 	away   bool      // seen degraded and not seen back yet
 	backAt time.Time // when it was last seen back after being away
 }
@@ -94,17 +95,18 @@ func (pl *place) open(role string) (*os.Root, error) {
 // another user's files, or into an input folder) makes the place degraded until it is put
 // back; r stays pinned to the folder checked here, whatever is renamed afterwards.
 func (pl *place) checkNotRedirected(role string, r *os.Root) error {
-	if pl.real == "" {
+	_, real := pl.facts()
+	if real == "" {
 		return nil
 	}
 	fi, err := r.Stat(".")
 	if err != nil {
 		return pl.degraded(role, "cannot be read: "+err.Error())
 	}
-	want, err := statNoLinks(pl.real)
+	want, err := statNoLinks(real)
 	if err != nil || !sameFile(fi, want) {
 		return pl.degraded(role, "now leads elsewhere: it, or a folder above it, was replaced by a link "+
-			"or renamed since mosaic-watch started (it was "+pl.real+"); put it back, or restart "+
+			"or renamed since mosaic-watch started (it was "+real+"); put it back, or restart "+
 			"mosaic-watch if the change is intended")
 	}
 	return nil
@@ -114,7 +116,7 @@ func (pl *place) checkNotRedirected(role string, r *os.Root) error {
 // one at start. It looks at the open directory itself, so there is no window in which an
 // unmount could slip between the check and the use.
 func (pl *place) checkMounted(role string, r *os.Root) error {
-	if !pl.mount {
+	if mount, _ := pl.facts(); !mount {
 		return nil
 	}
 	fi, err := r.Stat(".")
@@ -153,7 +155,10 @@ func (pl *place) prepare(create bool) error {
 			return err
 		}
 	}
-	pl.real = resolvedPath(pl.path)
+	real := resolvedPath(pl.path)
+	pl.mu.Lock()
+	pl.real = real
+	pl.mu.Unlock()
 	fi, err := os.Stat(pl.path)
 	if err != nil {
 		return nil // missing: degraded until it appears; not a mount point that we know of
@@ -162,8 +167,18 @@ func (pl *place) prepare(create bool) error {
 	if err != nil {
 		return nil
 	}
-	pl.mount = filepath.Dir(pl.path) != pl.path && !sameDevice(fi, parent)
+	mount := filepath.Dir(pl.path) != pl.path && !sameDevice(fi, parent)
+	pl.mu.Lock()
+	pl.mount = mount
+	pl.mu.Unlock()
 	return nil
+}
+
+// facts returns what prepare recorded about the place.
+func (pl *place) facts() (mount bool, real string) {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	return pl.mount, pl.real
 }
 
 // resolvedPath is path with its links resolved; for a missing folder, its parent's resolved
@@ -242,7 +257,7 @@ func (p *Pipeline) preparePlaces(paths []string) error {
 		if err := pl.prepare(!pl.input); err != nil {
 			return fmt.Errorf("create folder %s: %w", path, err)
 		}
-		if pl.mount {
+		if mount, _ := pl.facts(); mount {
 			p.log.Info("folder is a mount point; its work pauses whenever it is not mounted", "path", path)
 		}
 	}
