@@ -129,8 +129,8 @@ func (d *Daemon) lockInputs(folders []config.Folder) ([]config.Folder, error) {
 	return served, nil
 }
 
-// releaseInputs lets go of the locks of inputs not in keep (folders no longer served) and
-// forgets why any of them was refused.
+// releaseInputs lets go of the locks of inputs not in keep (folders no longer served). Why a
+// folder was refused is kept while it is configured (see forgetRefused): it is still not served.
 func (d *Daemon) releaseInputs(keep []config.Folder) {
 	d.locksMu.Lock()
 	defer d.locksMu.Unlock()
@@ -144,8 +144,14 @@ func (d *Daemon) releaseInputs(keep []config.Folder) {
 			delete(d.inputLocks, in)
 		}
 	}
+}
+
+// forgetRefused forgets why folders no longer in configured were refused.
+func (d *Daemon) forgetRefused(configured []config.Folder) {
+	d.locksMu.Lock()
+	defer d.locksMu.Unlock()
 	for in := range d.refused {
-		if !kept[in] {
+		if !slices.ContainsFunc(configured, func(f config.Folder) bool { return f.Input == in }) {
 			delete(d.refused, in)
 		}
 	}

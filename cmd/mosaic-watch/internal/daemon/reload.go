@@ -151,6 +151,9 @@ func (d *Daemon) apply(ctx context.Context, running, next *config.Config) error 
 	d.served = served
 	d.locksMu.Unlock()
 	d.releaseInputs(served) // folders removed from the configuration are free for others now
+	// A configured folder another instance serves stays shown as refused: clearing it here
+	// made the folder look healthy while none of its files were processed.
+	d.forgetRefused(next.Folders)
 	if lv := d.reload.levelVar; lv != nil {
 		lv.Set(next.LogLevel)
 	}
