@@ -156,7 +156,8 @@ func TestLostInputLockIsTakenAgain(t *testing.T) {
 func startConfig(t *testing.T, fake *mosaictest.Server, in string) *config.Config {
 	t.Helper()
 	dir := t.TempDir()
-	body := fmt.Sprintf("mosaic:\n  base_url: %s\n  api_key: %s\nstate_dir: ./state\nfolders:\n"+
+	body := fmt.Sprintf("mosaic:\n  base_url: %s\n  api_key: %s\n  poll_interval: 100ms\n"+
+		"state_dir: ./state\ndefaults:\n  settle: 300ms\nfolders:\n"+
 		"  - input: %s\n    output: ./out\n    agent_id: %s\n",
 		fake.URL(), mosaictest.DefaultAPIKey, in, fake.AgentIDs()[0])
 	path := filepath.Join(dir, "config.yaml")
@@ -193,5 +194,75 @@ func TestLostStateLockIsTakenAgain(t *testing.T) {
 	}
 	if !strings.Contains(fmt.Sprint(err), "already running as PID") {
 		t.Fatalf("a second daemon on the same state_dir after its lock file was removed: %v", err)
+	}
+}
+
+// A folder removed from the configuration while one of its runs is underway: that run is still
+// followed to the end (its outputs written, its source handled), so the folder's lock is kept
+// until then. Released at once, another instance configured for the folder could take it and
+// process, and bill, the same file again.
+func TestRemovedFolderKeepsItsLockWhileItsRunsFinish(t *testing.T) {
+	fake := testenv.StartFake(t, mosaictest.Options{ManualRuns: true})
+	dir := t.TempDir()
+	shared, own := filepath.Join(dir, "shared"), filepath.Join(dir, "own")
+	mkdirs(t, shared, own)
+	first := startInstance(t, fake, shared, own)
+	clip := testenv.Clip("moved between instances")
+	testenv.DropFile(t, filepath.Join(shared, "clip.mp4"), clip)
+	var runID string
+	testenv.WaitFor(t, 30*time.Second, "the run to start", func() bool {
+		jobs, err := first.d.store.JobsAt(context.Background(), shared, "clip.mp4")
+		if err == nil && len(jobs) > 0 {
+			runID = jobs[0].RunID
+		}
+		return runID != ""
+	})
+
+	// The folder moves to another instance's configuration: removed here first.
+	cfgFile := first.d.config().File
+	body := readFile(t, cfgFile)
+	i := strings.Index(body, "  - name: f0\n")
+	j := strings.Index(body, "  - name: f1\n")
+	if i < 0 || j < i {
+		t.Fatalf("unexpected configuration:\n%s", body)
+	}
+	if err := os.WriteFile(cfgFile, []byte(body[:i]+body[j:]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.d.Reload(context.Background(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	key := mosaictest.RunKey{ContentSHA256: testenv.ShaHex(clip), AgentID: fake.AgentIDs()[0]}
+	second, err := New(context.Background(), startConfig(t, fake, shared), quiet, "test")
+	if err == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- second.Run(ctx) }()
+		defer func() { cancel(); <-done; second.Close() }()
+		deadline := time.Now().Add(10 * time.Second)
+		for fake.Stats().RunsByContent[key] < 2 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatalf("another instance took the folder while its run was underway here: %d run(s) billed for one file",
+			fake.Stats().RunsByContent[key])
+	}
+	if !strings.Contains(err.Error(), "served by another mosaic-watch instance") {
+		t.Fatalf("second instance: %v", err)
+	}
+
+	// Once the run is finished and its outputs written, the folder is free.
+	if err := fake.FinishRun(runID, mosaictest.OutcomeCompleted); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 30*time.Second, "the folder to be released", func() bool {
+		d, err := New(context.Background(), startConfig(t, fake, shared), quiet, "test")
+		if err == nil {
+			d.Close()
+		}
+		return err == nil
+	})
+	jobs, _ := first.d.store.JobsAt(context.Background(), shared, "clip.mp4")
+	if len(jobs) == 0 || jobs[0].Status != store.StatusDone {
+		t.Fatalf("the removed folder's run was not finished: %+v", jobs)
 	}
 }

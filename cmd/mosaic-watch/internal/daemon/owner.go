@@ -205,6 +205,47 @@ func (d *Daemon) guardLocks(ctx context.Context) error {
 		if err := d.checkLocks(ctx); err != nil {
 			return err
 		}
+		d.releaseFinished(ctx)
+	}
+}
+
+// busyFolders returns the folders among removed whose runs are underway (or cannot be told).
+func (d *Daemon) busyFolders(ctx context.Context, removed []config.Folder) []config.Folder {
+	var busy []config.Folder
+	for _, f := range removed {
+		if underway, err := d.pipe.RunsUnderway(ctx, f.Input); underway || err != nil {
+			busy = append(busy, f)
+		}
+	}
+	return busy
+}
+
+// releaseFinished lets go of the locks of folders no longer served (removed from the
+// configuration) once their last runs are done.
+func (d *Daemon) releaseFinished(ctx context.Context) {
+	d.locksMu.Lock()
+	var retired []string
+	for in := range d.inputLocks {
+		if !slices.ContainsFunc(d.served, func(f config.Folder) bool { return f.Input == in }) {
+			retired = append(retired, in)
+		}
+	}
+	d.locksMu.Unlock()
+	for _, in := range retired {
+		if underway, err := d.pipe.RunsUnderway(ctx, in); err != nil || underway {
+			continue
+		}
+		d.reload.mu.Lock() // a reload may be serving the folder again meanwhile
+		d.locksMu.Lock()
+		if l := d.inputLocks[in]; l != nil &&
+			!slices.ContainsFunc(d.served, func(f config.Folder) bool { return f.Input == in }) {
+			l.Close()
+			delete(d.inputLocks, in)
+			d.log.Info("the runs of a folder removed from the configuration are done; its lock is released",
+				"input", in)
+		}
+		d.locksMu.Unlock()
+		d.reload.mu.Unlock()
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -150,7 +151,9 @@ func (d *Daemon) apply(ctx context.Context, running, next *config.Config) error 
 	d.locksMu.Lock()
 	d.served = served
 	d.locksMu.Unlock()
-	d.releaseInputs(served) // folders removed from the configuration are free for others now
+	// Folders removed from the configuration are free for others once their runs are done:
+	// until then this process still writes their outputs and handles their sources.
+	d.releaseInputs(append(slices.Clone(served), d.busyFolders(ctx, removed)...))
 	// A configured folder another instance serves stays shown as refused: clearing it here
 	// made the folder look healthy while none of its files were processed.
 	d.forgetRefused(next.Folders)
