@@ -3,11 +3,14 @@
 package pipeline_test
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/mosaic-watch/mosaic-watch/mosaic/mosaictest"
+	"github.com/mosaic-watch/mosaic-watch/pipeline"
 	"github.com/mosaic-watch/mosaic-watch/store"
 )
 
@@ -121,5 +124,46 @@ func TestOutputFolderSwappedForALinkIsNeverWrittenThrough(t *testing.T) {
 	h.checkOutputs(h.folder.AgentID, src, "clip.mp4")
 	if entries, _ := os.ReadDir(elsewhere); len(entries) != 0 {
 		t.Fatalf("%d file(s) written through the swapped-in link", len(entries))
+	}
+}
+
+// The move_to folder is replaced by a link while a run is going: the source is not moved
+// through it; once the folder is put back, the source is moved there.
+func TestMoveToSwappedForALinkIsNeverMovedInto(t *testing.T) {
+	var moveTo string
+	h := newHarness(t, harnessOpts{
+		fake: func(o *mosaictest.Options) { o.ManualRuns = true },
+		folder: func(f *pipeline.Folder) {
+			moveTo = filepath.Join(filepath.Dir(f.Input), "done")
+			f.AfterSuccess, f.AfterSuccessMoveTo = "move", moveTo
+		},
+	})
+	src := video("move me")
+	h.drop("clip.mov", src)
+	j := h.waitJob("clip.mov", func(j store.Job) bool { return j.Step == store.StepRunStarted })
+	elsewhere := filepath.Join(filepath.Dir(moveTo), "elsewhere")
+	if err := os.MkdirAll(elsewhere, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	away := swapForLink(t, moveTo, elsewhere)
+	if err := h.fake.FinishRun(j.RunID, mosaictest.OutcomeCompleted); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the folder to be degraded or the job to close", func() bool {
+		if _, ok := h.p.Degraded()[h.folder.Input]; ok {
+			return true
+		}
+		jobs, _ := h.st.JobsAt(t.Context(), h.folder.Input, "clip.mov")
+		return len(jobs) > 0 && !jobs[0].Status.Open()
+	})
+	if entries, _ := os.ReadDir(elsewhere); len(entries) != 0 {
+		t.Fatalf("the source was moved through the swapped-in link into %s", elsewhere)
+	}
+	swapBack(t, moveTo, away)
+	if j := h.waitClosed("clip.mov"); j.Status != store.StatusDone {
+		t.Fatalf("after the folder came back: %s %q", j.Status, j.LastError)
+	}
+	if got, err := os.ReadFile(filepath.Join(moveTo, "clip.mov")); err != nil || !bytes.Equal(got, src) {
+		t.Fatalf("the source is not in move_to (%v)", err)
 	}
 }
