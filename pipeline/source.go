@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -57,7 +58,7 @@ func (p *Pipeline) statSource(f *Folder, j *store.Job) (os.FileInfo, error) {
 	defer in.Close()
 	fi, err := in.Lstat(filepath.FromSlash(j.RelPath))
 	if err != nil {
-		return nil, p.sourceError(f, err)
+		return nil, p.sourceError(f, j, err)
 	}
 	return fi, sourceMatches(j, fi)
 }
@@ -73,14 +74,14 @@ func (p *Pipeline) openSource(f *Folder, j *store.Job) (*os.File, os.FileInfo, e
 	rel := filepath.FromSlash(j.RelPath)
 	lst, err := in.Lstat(rel)
 	if err != nil {
-		return nil, nil, p.sourceError(f, err)
+		return nil, nil, p.sourceError(f, j, err)
 	}
 	if err := sourceMatches(j, lst); err != nil {
 		return nil, nil, err
 	}
 	file, err := in.Open(rel)
 	if err != nil {
-		return nil, nil, p.sourceError(f, err)
+		return nil, nil, p.sourceError(f, j, err)
 	}
 	fi, err := file.Stat()
 	switch {
@@ -120,11 +121,14 @@ func (p *Pipeline) recheckSource(f *Folder, j *store.Job, file *os.File) error {
 
 // sourceError turns a failed look at the source into the job's outcome. A file that is gone
 // while its share is away is waited for, never skipped: the share usually comes back.
-func (p *Pipeline) sourceError(f *Folder, err error) error {
+func (p *Pipeline) sourceError(f *Folder, j *store.Job, err error) error {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		if werr := p.recheckPlace(f, "input folder", f.Input); werr != nil {
 			return werr
+		}
+		if p.innerMountGone(f, j) {
+			return deferUntil(p.now().Add(p.opts.Recheck), msgInnerMountGone)
 		}
 		return skip(msgGone)
 	case leavesTheFolder(err):
@@ -133,6 +137,34 @@ func (p *Pipeline) sourceError(f *Folder, err error) error {
 		return attention("cannot read the source file: permission denied (check the daemon user's access)")
 	}
 	return transient("open source", err)
+}
+
+const msgInnerMountGone = "waiting for the source's folder: it was on a filesystem mounted inside the input folder, which is not mounted now"
+
+// innerMountGone reports whether j's file lived on a filesystem mounted inside the input folder
+// (a share per camera or per project) that is not mounted now: then the file is away with its
+// share, not gone, and is waited for like a file of an unmounted input. The share may come back
+// with a new device id, so any other filesystem on the way to the file counts as mounted.
+func (p *Pipeline) innerMountGone(f *Folder, j *store.Job) bool {
+	dir := path.Dir(j.RelPath)
+	if dir == "." {
+		return false
+	}
+	in, err := p.place(f.Input).open("input folder")
+	if err != nil {
+		return false
+	}
+	defer in.Close()
+	rootFi, err := in.Stat(".")
+	if err != nil || matchIdentity(j.FileID, rootFi) != idRemounted {
+		return false // it lived on the input's own filesystem, or this platform cannot tell
+	}
+	for ; dir != "."; dir = path.Dir(dir) {
+		if fi, err := in.Lstat(filepath.FromSlash(dir)); err == nil && !sameDevice(fi, rootFi) {
+			return false // a filesystem is mounted there: the file itself is gone
+		}
+	}
+	return true
 }
 
 // recheckPlace returns a wait error when the place is degraded now, else nil.
