@@ -82,3 +82,34 @@ func TestFileDeletedFromAnInnerMountIsSkipped(t *testing.T) {
 		t.Fatalf("status %s %q, want skipped", j.Status, j.Note)
 	}
 }
+
+// The input share itself was remounted (a new device) and a pending file was deleted meanwhile:
+// that is not a share inside the input gone away, and the job is skipped, not left waiting.
+func TestFileDeletedAcrossAnInputRemountIsSkipped(t *testing.T) {
+	var in string
+	h := newHarness(t, harnessOpts{folder: func(f *pipeline.Folder) {
+		in = f.Input
+		mountTmpfs(t, in)
+	}})
+	h.stop()
+	if err := os.MkdirAll(filepath.Join(in, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f := h.dropOnly("sub/gone.mov", video("deleted across a remount"))
+	mustUnmount(t, in)
+	mountTmpfs(t, filepath.Join(filepath.Dir(in), "decoy")) // takes the freed device number
+	mountTmpfs(t, in)
+	if err := os.MkdirAll(filepath.Join(in, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(in, "sub", "other.mov"), video("still here"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.start(nil)
+	if err := h.p.FileReady(t.Context(), f); err != nil {
+		t.Fatal(err)
+	}
+	if j := h.waitClosed("sub/gone.mov"); j.Status != store.StatusSkipped {
+		t.Fatalf("status %s %q, want skipped", j.Status, j.Note)
+	}
+}

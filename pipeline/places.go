@@ -32,9 +32,10 @@ type place struct {
 	// real is the path with every link resolved, as found at start. Anyone who can write to a
 	// parent folder can swap the folder for a link to somewhere else; the place must go on
 	// naming the folder that was configured and checked, never the new target.
-	real   string
-	away   bool      // seen degraded and not seen back yet
-	backAt time.Time // when it was last seen back after being away
+	real    string
+	devices []os.FileInfo // the filesystems the folder has been on, newest last (noteDevice)
+	away    bool          // seen degraded and not seen back yet
+	backAt  time.Time     // when it was last seen back after being away
 }
 
 // noteAway and noteBack follow the place's comings and goings. A remounted filesystem may
@@ -87,7 +88,41 @@ func (pl *place) open(role string) (*os.Root, error) {
 		r.Close()
 		return nil, err
 	}
+	if fi, err := r.Stat("."); err == nil {
+		pl.noteDevice(fi)
+	}
 	return r, nil
+}
+
+// noteDevice remembers a filesystem the place's folder has been on (a remount brings a new one).
+func (pl *place) noteDevice(fi os.FileInfo) {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	for _, d := range pl.devices {
+		if sameDevice(d, fi) {
+			return
+		}
+	}
+	if len(pl.devices) == maxPlaceDevices {
+		pl.devices = pl.devices[1:]
+	}
+	pl.devices = append(pl.devices, fi)
+}
+
+// maxPlaceDevices bounds the filesystems remembered per place.
+const maxPlaceDevices = 16
+
+// onOwnDevice reports whether a file with the recorded identity lived on a filesystem the
+// place's folder itself has been on (rather than one mounted inside it).
+func (pl *place) onOwnDevice(fileID string) bool {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	for _, d := range pl.devices {
+		if matchIdentity(fileID, d) != idRemounted {
+			return true
+		}
+	}
+	return false
 }
 
 // checkNotRedirected verifies that r, opened on the place's path, is the folder at the place's
@@ -163,6 +198,7 @@ func (pl *place) prepare(create bool) error {
 	if err != nil {
 		return nil // missing: degraded until it appears; not a mount point that we know of
 	}
+	pl.noteDevice(fi)
 	parent, err := os.Stat(filepath.Dir(pl.path))
 	if err != nil {
 		return nil

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -144,27 +145,44 @@ const msgInnerMountGone = "waiting for the source's folder: it was on a filesyst
 // innerMountGone reports whether j's file lived on a filesystem mounted inside the input folder
 // (a share per camera or per project) that is not mounted now: then the file is away with its
 // share, not gone, and is waited for like a file of an unmounted input. The share may come back
-// with a new device id, so any other filesystem on the way to the file counts as mounted.
+// with a new device id, so any other filesystem on the way to the file counts as mounted. A
+// device the input itself has been on (before a remount) is not another filesystem.
 func (p *Pipeline) innerMountGone(f *Folder, j *store.Job) bool {
 	dir := path.Dir(j.RelPath)
 	if dir == "." {
 		return false
 	}
-	in, err := p.place(f.Input).open("input folder")
+	pl := p.place(f.Input)
+	in, err := pl.open("input folder")
 	if err != nil {
 		return false
 	}
 	defer in.Close()
 	rootFi, err := in.Stat(".")
-	if err != nil || matchIdentity(j.FileID, rootFi) != idRemounted {
-		return false // it lived on the input's own filesystem, or this platform cannot tell
+	if err != nil || matchIdentity(j.FileID, rootFi) != idRemounted || pl.onOwnDevice(j.FileID) {
+		// It lived on the input's own filesystem (perhaps before a remount of the input), or
+		// this platform cannot tell.
+		return false
 	}
+	// The nearest folder on the way that still exists: an unmounted share leaves its mount
+	// point behind, a bare empty folder of the input's own filesystem.
 	for ; dir != "."; dir = path.Dir(dir) {
-		if fi, err := in.Lstat(filepath.FromSlash(dir)); err == nil && !sameDevice(fi, rootFi) {
+		fi, err := in.Lstat(filepath.FromSlash(dir))
+		if err != nil {
+			continue
+		}
+		if !fi.IsDir() || !sameDevice(fi, rootFi) {
 			return false // a filesystem is mounted there: the file itself is gone
 		}
+		d, err := in.Open(filepath.FromSlash(dir))
+		if err != nil {
+			return false
+		}
+		defer d.Close()
+		_, err = d.Readdirnames(1)
+		return errors.Is(err, io.EOF)
 	}
-	return true
+	return false
 }
 
 // recheckPlace returns a wait error when the place is degraded now, else nil.
