@@ -111,6 +111,13 @@ func (l *FolderLock) Close() error {
 	return err
 }
 
+// Lost reports whether the folder's lock file is no longer the file this lock holds: removed
+// (a sync tool, someone cleaning hidden files), replaced, or the folder unmounted or swapped
+// under it. The lock then excludes nobody: another instance could take the folder.
+func (l *FolderLock) Lost() bool {
+	return l != nil && l.file != nil && l.file.lost(l.dir)
+}
+
 func readHolder(lf lockFile) LockHolder {
 	b, _ := lf.read(4096)
 	var h LockHolder
@@ -123,7 +130,8 @@ func readHolder(lf lockFile) LockHolder {
 // lockFile is the platform's handle on an open lock file.
 type lockFile interface {
 	tryLock() (held bool, err error)
-	stillNamed() bool // the folder's lock file is still the file we hold open
+	stillNamed() bool     // the folder's lock file is still the file we hold open
+	lost(dir string) bool // the lock file at dir, looked up by path now, is not the file we hold
 	read(max int) ([]byte, error)
 	write(b []byte) error // replaces the content
 	remove()              // removes the name, if it is still ours

@@ -38,7 +38,7 @@ type Daemon struct {
 
 	owner      string                          // this process's instance id (job leases, locks)
 	holder     pipeline.LockHolder             // what this process's lock files say
-	stateLock  *pipeline.FolderLock            // held for the daemon's life
+	stateLock  *pipeline.FolderLock            // held for the daemon's life (under locksMu)
 	locksMu    sync.Mutex                      // inputLocks and refused (a reload changes them)
 	inputLocks map[string]*pipeline.FolderLock // by input: served inputs that can carry a lock
 	refused    map[string]string               // input -> why it is not served (another instance has it)
@@ -196,7 +196,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	var wg sync.WaitGroup
-	errs := make(chan error, 3)
+	errs := make(chan error, 4)
 	// The HTTP surface answers from the start: /healthz (the container's HEALTHCHECK, the
 	// `health` command) must not hang while the agents are checked below.
 	if d.http != nil {
@@ -238,6 +238,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		wg.Go(func() { d.preflightLater(workCtx, cfg, unchecked, func(err error) { errs <- err }) })
 	}
 	wg.Go(func() { d.watchConfigFile(workCtx) })
+	wg.Go(func() {
+		if err := d.guardLocks(workCtx); err != nil && workCtx.Err() == nil {
+			errs <- err
+		}
+	})
 
 	var runErr error
 	select {
