@@ -214,7 +214,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		cancelWork()
 		wg.Wait()
 		if ctx.Err() != nil {
-			log.Info("stopped before any work began")
+			log.Info("stopped cleanly", "before", "the agents were checked")
 			return nil
 		}
 		return err
