@@ -8,7 +8,8 @@ import (
 
 // Mosaic stamps runs with its own clock (started_at), which may be minutes away from this
 // machine's. Finding the run a lost start created means listing runs by Mosaic's time, so the
-// client measures the offset from the Date header of every API answer.
+// client measures the offset from the Date header of every successful API answer (a gateway's
+// error answer carries the gateway's clock, not Mosaic's).
 //
 // A Date header has one-second resolution: an answer dated D was written while Mosaic's clock
 // read [D, D+1s), at some moment between our send and our receipt. So one answer bounds the

@@ -88,7 +88,13 @@ func (c *Client) attemptJSON(ctx context.Context, call apiCall, body []byte, out
 		return c.netError(ctx, call.op, req, err, sent.Load())
 	}
 	defer resp.Body.Close()
-	c.clock.observe(resp.Header.Get("Date"), sentAt, c.now())
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		// Only Mosaic's own answers date Mosaic's clock. A gateway or proxy on the way (its
+		// 502/504, a 407 or 429 of its own) dates its answer by its own clock, often this
+		// machine's: taken as Mosaic's, it would move the window in which a lost start's run is
+		// looked for, miss the run, and bill a second one. No gateway answers 2xx for Mosaic.
+		c.clock.observe(resp.Header.Get("Date"), sentAt, c.now())
+	}
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))

@@ -79,7 +79,10 @@ func (p *Pipeline) copyOutput(ctx context.Context, root *os.Root, j *store.Job, 
 	o := &j.Outputs[i]
 	src, ok := p.originalOutput(ctx, j, o)
 	if ok {
-		if fi, err := root.Lstat(filepath.FromSlash(src.Path)); err != nil || !fi.Mode().IsRegular() || fi.Size() != src.Size {
+		// Same size is not enough: a file put in its place (an editor's, or a hostile user's)
+		// must not be handed out as this copy's render. It must be the file that was written.
+		if fi, err := root.Lstat(filepath.FromSlash(src.Path)); err != nil || !fi.Mode().IsRegular() ||
+			fi.Size() != src.Size || !stillOurs(root, src.Path, src) {
 			ok = false
 		}
 	}

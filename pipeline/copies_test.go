@@ -136,3 +136,36 @@ func TestCopyOfAFailedOriginalRunsOnItsOwn(t *testing.T) {
 	}
 	h.checkOutputs(h.folder.AgentID, src, "b.mp4")
 }
+
+// An editor replaces an output with a file of the same size (a re-encode, a trimmed version
+// padded to size, or anything a hostile user puts there): a copy of its source must still get
+// what Mosaic rendered, not the replacement.
+func TestCopyOfAReplacedSameSizeOutputIsDownloaded(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	src := video("replaced, same size")
+	h.drop("a.mov", src)
+	if j := h.waitClosed("a.mov"); j.Status != store.StatusDone {
+		t.Fatalf("original: %s %q", j.Status, j.LastError)
+	}
+	out := filepath.Join(h.folder.Output, "a.mp4")
+	fi, err := os.Stat(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := bytes.Repeat([]byte("x"), int(fi.Size()))
+	tmp := filepath.Join(h.folder.Output, ".a.tmp")
+	if err := os.WriteFile(tmp, forged, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		t.Fatal(err)
+	}
+	h.drop("b.mov", src)
+	if j := h.waitClosed("b.mov"); j.Status != store.StatusDone {
+		t.Fatalf("copy: %s %q %s", j.Status, j.Note, j.LastError)
+	}
+	h.checkOutputs(h.folder.AgentID, src, "b.mp4")
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, forged) {
+		t.Fatal("the replaced output was touched")
+	}
+}

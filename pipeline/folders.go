@@ -159,6 +159,20 @@ func (p *Pipeline) folderOf(j *store.Job) (*Folder, error) {
 	return nil, attention(fmt.Sprintf("folder %s is no longer in the configuration", j.Folder))
 }
 
+// RunsUnderway reports whether folder input has jobs whose run may have started and that are
+// not finished: they still write outputs and handle their source, even after the folder left
+// the configuration, so the folder is not free for another instance yet.
+func (p *Pipeline) RunsUnderway(ctx context.Context, input string) (bool, error) {
+	jobs, err := p.st.List(ctx, store.Filter{Folder: input, Limit: 1 << 30,
+		Status: []store.Status{store.StatusActive, store.StatusRetrying, store.StatusWaiting}})
+	if err != nil {
+		return false, fmt.Errorf("list the jobs of %s: %w", input, err)
+	}
+	return slices.ContainsFunc(jobs, func(j store.Job) bool {
+		return runStarting(j.Step) && j.Step != store.StepDone
+	}), nil
+}
+
 // runStarting reports whether a job at step may have started (and been billed for) a run.
 func runStarting(step store.Step) bool {
 	switch step {

@@ -196,6 +196,13 @@ func (l *FolderLock) Close() error {
 	return err
 }
 
+// Lost reports whether the folder's lock file is no longer the file this lock holds: removed
+// (a sync tool, someone cleaning hidden files), replaced, or the folder unmounted or swapped
+// under it. The lock then excludes nobody: another instance could take the folder.
+func (l *FolderLock) Lost() bool {
+	return l != nil && l.file != nil && l.file.lost(l.dir)
+}
+
 func readHolder(lf lockFile) LockHolder {
 	b, _ := lf.read(4096)
 	var h LockHolder
@@ -212,6 +219,7 @@ type lockFile interface {
 	downgrade() error                      // exclusive to shared, without letting go
 	lastHolder() bool                      // the shared lock held can become exclusive: nobody else holds it
 	stillNamed() bool                      // the folder's lock file is still the file we hold open
+	lost(dir string) bool                  // the lock file at dir, looked up by path now, is not the file we hold
 	read(max int) ([]byte, error)
 	write(b []byte) error // replaces the content
 	remove()              // removes the name, if it is still ours

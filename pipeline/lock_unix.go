@@ -86,6 +86,19 @@ func (l *unixLockFile) stillNamed() bool {
 	return a.Dev == b.Dev && a.Ino == b.Ino
 }
 
+// lost looks the lock file up by path, not through the pinned folder, which may be a share
+// unmounted (lazily) since or a folder renamed away.
+func (l *unixLockFile) lost(dir string) bool {
+	var a, b unix.Stat_t
+	if unix.Fstat(int(l.file.Fd()), &a) != nil {
+		return true
+	}
+	if unix.Lstat(dir+"/"+LockName, &b) != nil {
+		return true
+	}
+	return a.Dev != b.Dev || a.Ino != b.Ino
+}
+
 func (l *unixLockFile) read(max int) ([]byte, error) {
 	b := make([]byte, max)
 	n, err := l.file.ReadAt(b, 0)

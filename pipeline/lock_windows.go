@@ -78,6 +78,9 @@ func (l *windowsLockFile) lastHolder() bool { return true }
 // can delete or rename it.
 func (l *windowsLockFile) stillNamed() bool { return true }
 
+// lost: the file cannot be deleted or renamed while we hold it open (see stillNamed).
+func (l *windowsLockFile) lost(dir string) bool { return false }
+
 func (l *windowsLockFile) read(max int) ([]byte, error) {
 	b := make([]byte, max)
 	n, err := l.file.ReadAt(b, 0)

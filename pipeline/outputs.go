@@ -201,7 +201,7 @@ func (p *Pipeline) publish(ctx context.Context, root *os.Root, j *store.Job, tem
 	rel := filepath.ToSlash(final)
 	appeared := attention(fmt.Sprintf("%s appeared in the output folder while it was being downloaded and was not written by mosaic-watch; move it away, then `mosaic-watch retry`", rel))
 	if _, err := root.Lstat(final); err == nil {
-		older, newer := p.versionsWrote(ctx, j, rel)
+		older, newer := p.versionsWrote(ctx, root, j, rel)
 		if newer != nil {
 			root.Remove(temp)
 			return supersededBy(newer, rel)
@@ -331,7 +331,7 @@ func (p *Pipeline) nameUse(ctx context.Context, root *os.Root, j *store.Job, c s
 			case (o.Written || other.Status.Open()) && other.ID > j.ID:
 				return nameNewer, other
 			case o.Written:
-				olderWrote = true
+				olderWrote = olderWrote || stillOurs(root, c, o)
 			case other.Status.Open():
 				busy = other
 			case tempThere:
@@ -358,9 +358,9 @@ func (p *Pipeline) nameUse(ctx context.Context, root *os.Root, j *store.Job, c s
 	return nameTaken, nil
 }
 
-// versionsWrote reports whether an older version of j's source recorded output c as written,
-// and which newer version did, if any.
-func (p *Pipeline) versionsWrote(ctx context.Context, j *store.Job, c string) (older bool, newer *store.Job) {
+// versionsWrote reports whether the file at c is an older version's output of j's source as it
+// wrote it, and which newer version recorded c as written, if any.
+func (p *Pipeline) versionsWrote(ctx context.Context, root *os.Root, j *store.Job, c string) (older bool, newer *store.Job) {
 	versions, err := p.st.JobsAt(ctx, j.Folder, j.RelPath)
 	if err != nil {
 		return false, nil
@@ -374,10 +374,22 @@ func (p *Pipeline) versionsWrote(ctx context.Context, j *store.Job, c string) (o
 			if other.ID > j.ID {
 				return false, other
 			}
-			older = true
+			older = older || stillOurs(root, c, o)
 		}
 	}
 	return older, nil
+}
+
+// stillOurs reports whether the file at c is output o as mosaic-watch wrote it: the same file
+// (its identity was recorded when the name was reserved) and size. Only then may a newer version
+// of the source replace it: an editor's file put there since, or the output rewritten in place,
+// is not ours to overwrite. Outputs recorded without an identity cannot be told apart.
+func stillOurs(root *os.Root, c string, o store.Output) bool {
+	if o.TempID == "" {
+		return true
+	}
+	size, ok := publishedEarlier(root, filepath.FromSlash(c), o.TempID)
+	return ok && size == o.Size
 }
 
 // supersededBy ends an older version's job whose output name belongs to a newer version.

@@ -25,11 +25,17 @@ import (
 type place struct {
 	path  string
 	input bool // an input folder: never created
-	mount bool // set by preparePlaces before any folder using the place is served; read-only afterwards
 
-	mu     sync.Mutex
-	away   bool      // seen degraded and not seen back yet
-	backAt time.Time // when it was last seen back after being away
+	mu sync.Mutex // guards the rest: a reload's health check may look while Run prepares
+	// mount and real are set by prepare (at start, or when a reload adds the place).
+	mount bool
+	// real is the path with every link resolved, as found at start. Anyone who can write to a
+	// parent folder can swap the folder for a link to somewhere else; the place must go on
+	// naming the folder that was configured and checked, never the new target.
+	real    string
+	devices []os.FileInfo // the filesystems the folder has been on, newest last (noteDevice)
+	away    bool          // seen degraded and not seen back yet
+	backAt  time.Time     // when it was last seen back after being away
 }
 
 // noteAway and noteBack follow the place's comings and goings. A remounted filesystem may
@@ -74,18 +80,78 @@ func (pl *place) open(role string) (*os.Root, error) {
 		}
 		return nil, err
 	}
+	if err := pl.checkNotRedirected(role, r); err != nil {
+		r.Close()
+		return nil, err
+	}
 	if err := pl.checkMounted(role, r); err != nil {
 		r.Close()
 		return nil, err
 	}
+	if fi, err := r.Stat("."); err == nil {
+		pl.noteDevice(fi)
+	}
 	return r, nil
+}
+
+// noteDevice remembers a filesystem the place's folder has been on (a remount brings a new one).
+func (pl *place) noteDevice(fi os.FileInfo) {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	for _, d := range pl.devices {
+		if sameDevice(d, fi) {
+			return
+		}
+	}
+	if len(pl.devices) == maxPlaceDevices {
+		pl.devices = pl.devices[1:]
+	}
+	pl.devices = append(pl.devices, fi)
+}
+
+// maxPlaceDevices bounds the filesystems remembered per place.
+const maxPlaceDevices = 16
+
+// onOwnDevice reports whether a file with the recorded identity lived on a filesystem the
+// place's folder itself has been on (rather than one mounted inside it).
+func (pl *place) onOwnDevice(fileID string) bool {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	for _, d := range pl.devices {
+		if matchIdentity(fileID, d) != idRemounted {
+			return true
+		}
+	}
+	return false
+}
+
+// checkNotRedirected verifies that r, opened on the place's path, is the folder at the place's
+// real path reached without following any link. A folder on the path swapped for a link (to
+// another user's files, or into an input folder) makes the place degraded until it is put
+// back; r stays pinned to the folder checked here, whatever is renamed afterwards.
+func (pl *place) checkNotRedirected(role string, r *os.Root) error {
+	_, real := pl.facts()
+	if real == "" {
+		return nil
+	}
+	fi, err := r.Stat(".")
+	if err != nil {
+		return pl.degraded(role, "cannot be read: "+err.Error())
+	}
+	want, err := statNoLinks(real)
+	if err != nil || !sameFile(fi, want) {
+		return pl.degraded(role, "now leads elsewhere: it, or a folder above it, was replaced by a link "+
+			"or renamed since mosaic-watch started (it was "+real+"); put it back, or restart "+
+			"mosaic-watch if the change is intended")
+	}
+	return nil
 }
 
 // checkMounted verifies that r, opened on the place, is still a mount point if the place was
 // one at start. It looks at the open directory itself, so there is no window in which an
 // unmount could slip between the check and the use.
 func (pl *place) checkMounted(role string, r *os.Root) error {
-	if !pl.mount {
+	if mount, _ := pl.facts(); !mount {
 		return nil
 	}
 	fi, err := r.Stat(".")
@@ -124,16 +190,44 @@ func (pl *place) prepare(create bool) error {
 			return err
 		}
 	}
+	real := resolvedPath(pl.path)
+	pl.mu.Lock()
+	pl.real = real
+	pl.mu.Unlock()
 	fi, err := os.Stat(pl.path)
 	if err != nil {
 		return nil // missing: degraded until it appears; not a mount point that we know of
 	}
+	pl.noteDevice(fi)
 	parent, err := os.Stat(filepath.Dir(pl.path))
 	if err != nil {
 		return nil
 	}
-	pl.mount = filepath.Dir(pl.path) != pl.path && !sameDevice(fi, parent)
+	mount := filepath.Dir(pl.path) != pl.path && !sameDevice(fi, parent)
+	pl.mu.Lock()
+	pl.mount = mount
+	pl.mu.Unlock()
 	return nil
+}
+
+// facts returns what prepare recorded about the place.
+func (pl *place) facts() (mount bool, real string) {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	return pl.mount, pl.real
+}
+
+// resolvedPath is path with its links resolved; for a missing folder, its parent's resolved
+// path and its name (it must appear there, not behind a link); "" when even the parent is
+// missing.
+func resolvedPath(path string) string {
+	if r, err := filepath.EvalSymlinks(path); err == nil {
+		return r
+	}
+	if r, err := filepath.EvalSymlinks(filepath.Dir(path)); err == nil {
+		return filepath.Join(r, filepath.Base(path))
+	}
+	return ""
 }
 
 // folderPlace names one place a folder uses, with its role for messages.
@@ -199,7 +293,7 @@ func (p *Pipeline) preparePlaces(paths []string) error {
 		if err := pl.prepare(!pl.input); err != nil {
 			return fmt.Errorf("create folder %s: %w", path, err)
 		}
-		if pl.mount {
+		if mount, _ := pl.facts(); mount {
 			p.log.Info("folder is a mount point; its work pauses whenever it is not mounted", "path", path)
 		}
 	}

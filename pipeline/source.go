@@ -2,8 +2,10 @@ package pipeline
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -57,7 +59,7 @@ func (p *Pipeline) statSource(f *Folder, j *store.Job) (os.FileInfo, error) {
 	defer in.Close()
 	fi, err := in.Lstat(filepath.FromSlash(j.RelPath))
 	if err != nil {
-		return nil, p.sourceError(f, err)
+		return nil, p.sourceError(f, j, err)
 	}
 	return fi, sourceMatches(j, fi)
 }
@@ -73,14 +75,14 @@ func (p *Pipeline) openSource(f *Folder, j *store.Job) (*os.File, os.FileInfo, e
 	rel := filepath.FromSlash(j.RelPath)
 	lst, err := in.Lstat(rel)
 	if err != nil {
-		return nil, nil, p.sourceError(f, err)
+		return nil, nil, p.sourceError(f, j, err)
 	}
 	if err := sourceMatches(j, lst); err != nil {
 		return nil, nil, err
 	}
 	file, err := in.Open(rel)
 	if err != nil {
-		return nil, nil, p.sourceError(f, err)
+		return nil, nil, p.sourceError(f, j, err)
 	}
 	fi, err := file.Stat()
 	switch {
@@ -120,11 +122,14 @@ func (p *Pipeline) recheckSource(f *Folder, j *store.Job, file *os.File) error {
 
 // sourceError turns a failed look at the source into the job's outcome. A file that is gone
 // while its share is away is waited for, never skipped: the share usually comes back.
-func (p *Pipeline) sourceError(f *Folder, err error) error {
+func (p *Pipeline) sourceError(f *Folder, j *store.Job, err error) error {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		if werr := p.recheckPlace(f, "input folder", f.Input); werr != nil {
 			return werr
+		}
+		if p.innerMountGone(f, j) {
+			return deferUntil(p.now().Add(p.opts.Recheck), msgInnerMountGone)
 		}
 		return skip(msgGone)
 	case leavesTheFolder(err):
@@ -133,6 +138,51 @@ func (p *Pipeline) sourceError(f *Folder, err error) error {
 		return attention("cannot read the source file: permission denied (check the daemon user's access)")
 	}
 	return transient("open source", err)
+}
+
+const msgInnerMountGone = "waiting for the source's folder: it was on a filesystem mounted inside the input folder, which is not mounted now"
+
+// innerMountGone reports whether j's file lived on a filesystem mounted inside the input folder
+// (a share per camera or per project) that is not mounted now: then the file is away with its
+// share, not gone, and is waited for like a file of an unmounted input. The share may come back
+// with a new device id, so any other filesystem on the way to the file counts as mounted. A
+// device the input itself has been on (before a remount) is not another filesystem.
+func (p *Pipeline) innerMountGone(f *Folder, j *store.Job) bool {
+	dir := path.Dir(j.RelPath)
+	if dir == "." {
+		return false
+	}
+	pl := p.place(f.Input)
+	in, err := pl.open("input folder")
+	if err != nil {
+		return false
+	}
+	defer in.Close()
+	rootFi, err := in.Stat(".")
+	if err != nil || matchIdentity(j.FileID, rootFi) != idRemounted || pl.onOwnDevice(j.FileID) {
+		// It lived on the input's own filesystem (perhaps before a remount of the input), or
+		// this platform cannot tell.
+		return false
+	}
+	// The nearest folder on the way that still exists: an unmounted share leaves its mount
+	// point behind, a bare empty folder of the input's own filesystem.
+	for ; dir != "."; dir = path.Dir(dir) {
+		fi, err := in.Lstat(filepath.FromSlash(dir))
+		if err != nil {
+			continue
+		}
+		if !fi.IsDir() || !sameDevice(fi, rootFi) {
+			return false // a filesystem is mounted there: the file itself is gone
+		}
+		d, err := in.Open(filepath.FromSlash(dir))
+		if err != nil {
+			return false
+		}
+		defer d.Close()
+		_, err = d.Readdirnames(1)
+		return errors.Is(err, io.EOF)
+	}
+	return false
 }
 
 // recheckPlace returns a wait error when the place is degraded now, else nil.

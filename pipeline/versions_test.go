@@ -1,6 +1,7 @@
 package pipeline_test
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,4 +111,52 @@ func TestOldVersionNeverReplacesNewerOutputs(t *testing.T) {
 		t.Fatal("the old version was written under another name")
 	}
 	h.checkOutputs(h.folder.AgentID, v2, "clip.mp4")
+}
+
+// An editor replaces an output with their own file (say, a graded version under the same
+// name); then the source changes. The new version's output must not overwrite the editor's
+// file: mosaic-watch did not write it, even though an older version wrote that name once.
+func TestReplacedOutputIsNotOverwrittenByANewVersion(t *testing.T) {
+	for _, how := range []string{"replaced", "rewritten in place"} {
+		t.Run(how, func(t *testing.T) {
+			h := newHarness(t, harnessOpts{})
+			v1 := video("version one")
+			h.drop("cut.mov", v1)
+			if j := h.waitClosed("cut.mov"); j.Status != store.StatusDone {
+				t.Fatalf("v1: %s %q", j.Status, j.LastError)
+			}
+			out := filepath.Join(h.folder.Output, "cut.mp4")
+			edit := []byte("the editor's graded version of the render")
+			if how == "replaced" {
+				tmp := filepath.Join(h.folder.Output, ".cut.mp4.tmp")
+				if err := os.WriteFile(tmp, edit, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Rename(tmp, out); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := os.WriteFile(out, edit, 0o644); err != nil {
+				t.Fatal(err)
+			}
+
+			v2 := video("version two, longer")
+			p := filepath.Join(h.folder.Input, "cut.mov")
+			if err := os.WriteFile(p, v2, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			later := time.Now().Add(2 * time.Second)
+			os.Chtimes(p, later, later)
+			if err := h.p.FileReady(t.Context(), h.fileOf("cut.mov")); err != nil {
+				t.Fatal(err)
+			}
+			j := h.waitJob("cut.mov", func(j store.Job) bool { return j.Size == int64(len(v2)) && !j.Status.Open() })
+			if got, _ := os.ReadFile(out); !bytes.Equal(got, edit) {
+				t.Fatalf("the editor's file %s was overwritten by the new version's output", out)
+			}
+			if j.Status != store.StatusDone {
+				t.Fatalf("v2: %s %q", j.Status, j.LastError)
+			}
+			h.checkOutputs(h.folder.AgentID, v2, "cut.mov.mp4") // beside it, as for any foreign file
+		})
+	}
 }

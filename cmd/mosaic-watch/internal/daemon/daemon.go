@@ -40,7 +40,7 @@ type Daemon struct {
 	// inputHolder is holder with the shared store's identity (PostgreSQL): input folders are
 	// then held together with the other daemons on that database.
 	inputHolder pipeline.LockHolder
-	stateLock   *pipeline.FolderLock            // held for the daemon's life
+	stateLock   *pipeline.FolderLock            // held for the daemon's life (under locksMu)
 	locksMu     sync.Mutex                      // inputLocks and refused (a reload changes them)
 	inputLocks  map[string]*pipeline.FolderLock // by input: served inputs that can carry a lock
 	refused     map[string]string               // input -> why it is not served (another instance has it)
@@ -207,7 +207,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	var wg sync.WaitGroup
-	errs := make(chan error, 3)
+	errs := make(chan error, 4)
 	// The HTTP surface answers from the start: /healthz (the container's HEALTHCHECK, the
 	// `health` command) must not hang while the agents are checked below.
 	if d.http != nil {
@@ -225,7 +225,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		cancelWork()
 		wg.Wait()
 		if ctx.Err() != nil {
-			log.Info("stopped before any work began")
+			log.Info("stopped cleanly", "before", "the agents were checked")
 			return nil
 		}
 		return err
@@ -250,6 +250,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	wg.Go(func() { d.watchConfigFile(workCtx) })
 	wg.Go(func() { d.heartbeatLoop(workCtx) })
+	wg.Go(func() {
+		if err := d.guardLocks(workCtx); err != nil && workCtx.Err() == nil {
+			errs <- err
+		}
+	})
 
 	var runErr error
 	select {

@@ -13,11 +13,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/config"
 	"github.com/mosaic-watch/mosaic-watch/pipeline"
 	"github.com/mosaic-watch/mosaic-watch/store"
+	"github.com/mosaic-watch/mosaic-watch/watcher"
 )
 
 // AlreadyRunningError is New's error when another process uses the same state folder.
@@ -160,17 +163,23 @@ func (d *Daemon) lockInput(input string) (*pipeline.FolderLock, error) {
 	return pipeline.LockFolder(input, d.holder)
 }
 
-// releaseInputs lets go of the locks of inputs not in served, and forgets why an input not in
-// configured was refused (a refused folder that is still configured stays shown as such).
-func (d *Daemon) releaseInputs(served, configured []config.Folder) {
+// releaseInputs lets go of the locks of inputs not in keep (folders no longer served). Why a
+// folder was refused is kept while it is configured (see forgetRefused): it is still not served.
+func (d *Daemon) releaseInputs(keep []config.Folder) {
 	d.locksMu.Lock()
 	defer d.locksMu.Unlock()
 	for in, l := range d.inputLocks {
-		if !hasInput(served, in) {
+		if !hasInput(keep, in) {
 			l.Close()
 			delete(d.inputLocks, in)
 		}
 	}
+}
+
+// forgetRefused forgets why folders no longer in configured were refused.
+func (d *Daemon) forgetRefused(configured []config.Folder) {
+	d.locksMu.Lock()
+	defer d.locksMu.Unlock()
 	for in := range d.refused {
 		if !hasInput(configured, in) {
 			delete(d.refused, in)
@@ -198,9 +207,169 @@ func (d *Daemon) refusedSummaryLocked() string {
 
 // unlock releases the input and state locks (the state lock last).
 func (d *Daemon) unlock() {
-	d.releaseInputs(nil, nil)
+	d.releaseInputs(nil)
+	d.locksMu.Lock()
+	defer d.locksMu.Unlock()
 	if d.stateLock != nil {
 		d.stateLock.Close()
 		d.stateLock = nil
 	}
+}
+
+// lockCheckEvery is how often the input locks are checked: a lock file removed or replaced under
+// a running daemon (a sync tool, someone cleaning hidden files, a share remounted) excludes
+// nobody, so a second instance could take the folder. A stat per input per second is cheap.
+const lockCheckEvery = time.Second
+
+// guardLocks keeps the input locks held while the daemon runs; see checkLocks. It returns an
+// error when no folder is left to serve.
+func (d *Daemon) guardLocks(ctx context.Context) error {
+	t := time.NewTicker(lockCheckEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if err := d.checkLocks(ctx); err != nil {
+			return err
+		}
+		d.releaseFinished(ctx)
+	}
+}
+
+// busyFolders returns the folders among removed whose runs are underway (or cannot be told).
+func (d *Daemon) busyFolders(ctx context.Context, removed []config.Folder) []config.Folder {
+	var busy []config.Folder
+	for _, f := range removed {
+		if underway, err := d.pipe.RunsUnderway(ctx, f.Input); underway || err != nil {
+			busy = append(busy, f)
+		}
+	}
+	return busy
+}
+
+// releaseFinished lets go of the locks of folders no longer served (removed from the
+// configuration) once their last runs are done.
+func (d *Daemon) releaseFinished(ctx context.Context) {
+	d.locksMu.Lock()
+	var retired []string
+	for in := range d.inputLocks {
+		if !slices.ContainsFunc(d.served, func(f config.Folder) bool { return f.Input == in }) {
+			retired = append(retired, in)
+		}
+	}
+	d.locksMu.Unlock()
+	for _, in := range retired {
+		if underway, err := d.pipe.RunsUnderway(ctx, in); err != nil || underway {
+			continue
+		}
+		d.reload.mu.Lock() // a reload may be serving the folder again meanwhile
+		d.locksMu.Lock()
+		if l := d.inputLocks[in]; l != nil &&
+			!slices.ContainsFunc(d.served, func(f config.Folder) bool { return f.Input == in }) {
+			l.Close()
+			delete(d.inputLocks, in)
+			d.log.Info("the runs of a folder removed from the configuration are done; its lock is released",
+				"input", in)
+		}
+		d.locksMu.Unlock()
+		d.reload.mu.Unlock()
+	}
+}
+
+// checkStateLock takes a lost state folder lock again: without it a second daemon could open
+// the same database and take this one's leases. If one did meanwhile, this daemon stops.
+func (d *Daemon) checkStateLock() error {
+	d.locksMu.Lock()
+	defer d.locksMu.Unlock()
+	if d.stateLock == nil || !d.stateLock.Lost() {
+		return nil
+	}
+	dir := d.config().StateDir
+	l, err := lockState(dir, d.holder)
+	var are *AlreadyRunningError
+	switch {
+	case err == nil:
+		d.stateLock.Close()
+		d.stateLock = l
+		d.log.Warn("the state folder's lock file was removed or replaced; it is locked again", "state_dir", dir)
+	case errors.As(err, &are):
+		return fmt.Errorf("another mosaic-watch took the state folder after its lock file was removed: %w", err)
+	default:
+		d.log.Debug("cannot lock the state folder again yet", "state_dir", dir, "err", err)
+	}
+	return nil
+}
+
+// checkLocks takes a lost input lock again. If another instance took the folder meanwhile, this
+// one stops serving it, as if it had been refused at start: two instances would each process,
+// and bill, every file. A folder that cannot be locked right now (a share that is away) keeps
+// its old lock and is tried again at the next check.
+func (d *Daemon) checkLocks(ctx context.Context) error {
+	if err := d.checkStateLock(); err != nil {
+		return err
+	}
+	d.locksMu.Lock()
+	var lost []string
+	for in, l := range d.inputLocks {
+		if l.Lost() {
+			lost = append(lost, in)
+		}
+	}
+	d.locksMu.Unlock()
+	if len(lost) == 0 {
+		return nil
+	}
+	d.reload.mu.Lock() // no reload changes the served folders meanwhile
+	defer d.reload.mu.Unlock()
+	d.locksMu.Lock()
+	yielded := false
+	for _, in := range lost {
+		old := d.inputLocks[in]
+		if old == nil || !old.Lost() {
+			continue
+		}
+		l, err := d.lockInput(in)
+		var le *pipeline.LockedError
+		switch {
+		case err == nil:
+			old.Close()
+			d.inputLocks[in] = l
+			d.log.Warn("the input folder's lock file was removed or replaced; it is locked again",
+				"input", in)
+		case errors.As(err, &le):
+			old.Close()
+			delete(d.inputLocks, in)
+			d.refused[in] = fmt.Sprintf("served by another mosaic-watch instance (%s), which took "+
+				"it after its lock file was removed; not served here", le.Holder)
+			d.served = slices.DeleteFunc(slices.Clone(d.served), func(f config.Folder) bool { return f.Input == in })
+			yielded = true
+			d.log.Error("folder given up: its lock file was removed and another mosaic-watch instance "+
+				"took it; runs already started here are followed to the end", "input", in,
+				"holder", le.Holder.String())
+		default:
+			d.log.Debug("cannot lock the input folder again yet", "input", in, "err", err)
+		}
+	}
+	served := d.served
+	d.locksMu.Unlock()
+	if !yielded {
+		return nil
+	}
+	if len(served) == 0 {
+		return errors.New("every input folder is now served by another mosaic-watch instance")
+	}
+	roots := make([]watcher.Root, len(served))
+	for i := range served {
+		roots[i] = served[i].WatchRoot()
+	}
+	if err := d.watcher.SetRoots(roots); err != nil {
+		return fmt.Errorf("stop watching a folder another instance took: %w", err)
+	}
+	if err := d.pipe.SetFolders(ctx, pipelineFolders(served)); err != nil {
+		return fmt.Errorf("stop serving a folder another instance took: %w", err)
+	}
+	return nil
 }

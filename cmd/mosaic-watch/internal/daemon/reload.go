@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -117,7 +118,7 @@ func (d *Daemon) apply(ctx context.Context, running, next *config.Config) error 
 	wasServed := d.servedFolders()
 	served, err := d.lockInputs(next.Folders)
 	if err != nil {
-		d.releaseInputs(wasServed, running.Folders)
+		d.releaseInputs(wasServed)
 		return err
 	}
 	undo := func() {
@@ -126,14 +127,14 @@ func (d *Daemon) apply(ctx context.Context, running, next *config.Config) error 
 		d.cfgMu.Unlock()
 		_ = d.pipe.SetFolders(ctx, pipelineFolders(wasServed))
 		d.pipe.SetMaxRunsPerDay(running.Limits.MaxRunsPerDay)
-		d.releaseInputs(wasServed, running.Folders)
+		d.releaseInputs(wasServed)
 	}
 	roots := make([]watcher.Root, len(served))
 	for i := range served {
 		roots[i] = served[i].WatchRoot()
 	}
 	if err := d.pipe.SetFolders(ctx, pipelineFolders(served)); err != nil {
-		d.releaseInputs(wasServed, running.Folders)
+		d.releaseInputs(wasServed)
 		return err
 	}
 	d.pipe.SetMaxRunsPerDay(next.Limits.MaxRunsPerDay)
@@ -150,7 +151,12 @@ func (d *Daemon) apply(ctx context.Context, running, next *config.Config) error 
 	d.locksMu.Lock()
 	d.served = served
 	d.locksMu.Unlock()
-	d.releaseInputs(served, next.Folders) // removed folders are free for others now
+	// Folders removed from the configuration are free for others once their runs are done:
+	// until then this process still writes their outputs and handles their sources.
+	d.releaseInputs(append(slices.Clone(served), d.busyFolders(ctx, removed)...))
+	// A configured folder another instance serves stays shown as refused: clearing it here
+	// made the folder look healthy while none of its files were processed.
+	d.forgetRefused(next.Folders)
 	if lv := d.reload.levelVar; lv != nil {
 		lv.Set(next.LogLevel)
 	}
