@@ -15,6 +15,7 @@ import (
 	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/jobview"
 	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/testenv"
 	"github.com/mosaic-watch/mosaic-watch/mosaic/mosaictest"
+	"github.com/mosaic-watch/mosaic-watch/pipeline"
 	"github.com/mosaic-watch/mosaic-watch/store"
 )
 
@@ -218,5 +219,40 @@ func TestHTTPListsTheInstancesOfASharedDatabase(t *testing.T) {
 	plain := startHTTPEnv(t, mosaictest.Options{}, "100ms", "")
 	if _, page, _ := plain.do("GET", "/", nil); strings.Contains(page, `id="instances"`) {
 		t.Error("a SQLite daemon's dashboard shows an instances section")
+	}
+}
+
+// A removed lock file of a shared input is taken again by the daemons of the database,
+// together: neither gives the folder up to the other.
+func TestLostSharedInputLockIsTakenAgainTogether(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := testenv.PGDatabase(t)
+	a, err := New(ctx, sharedConfig(t, dir, "a", db), quiet, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := New(ctx, sharedConfig(t, dir, "b", db), quiet, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	in := a.servedFolders()[0].Input
+	if err := os.Remove(filepath.Join(in, pipeline.LockName)); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []*Daemon{a, b} {
+		if err := d.checkLocks(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, d := range map[string]*Daemon{"a": a, "b": b} {
+		if len(d.servedFolders()) != 1 || d.inputLocks[in] == nil || d.inputLocks[in].Lost() {
+			t.Fatalf("daemon %s after the lock file was removed: served %v, refused %v", name, d.servedFolders(), d.refused)
+		}
+	}
+	if _, err := New(ctx, sharedConfig(t, dir, "alone", ""), quiet, "test"); err == nil {
+		t.Fatal("a SQLite daemon took the shared input after its lock file was taken again")
 	}
 }
