@@ -26,9 +26,11 @@ if [ "${1:-}" = --exec ]; then
     log="$WINE_CI_LOGS/${pkg//\//_}"
     until [ -e "$WINE_CI_LOGS/.wine-ready" ]; do sleep 0.2; done
     # CI is unset: the browser test takes CI=true to mean Chromium is required; Windows has none.
+    # MOSAIC_WATCH_TEST_PG too: the PostgreSQL tests' server listens on a unix socket of the
+    # Linux side (they run, required, in the Linux test step).
     status=0
     flock -o "$WINE_CI_LOGS/.run" bash -c 'start=$SECONDS; "$@"; s=$?; echo $((SECONDS - start)) >"$0.seconds"; exit $s' \
-        "$log" env -u CI wine "$@" -test.v ${skip:+-test.skip "$skip"} >"$log.log" 2>&1 || status=$?
+        "$log" env -u CI -u MOSAIC_WATCH_TEST_PG wine "$@" -test.v ${skip:+-test.skip "$skip"} >"$log.log" 2>&1 || status=$?
     exit "$status"
 fi
 

@@ -84,6 +84,21 @@ func (b *runBudget) setLimits(global int, folders map[string]*Folder, setGlobal 
 	}
 }
 
+// limited reports whether any daily limit is set.
+func (b *runBudget) limited() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.global > 0 {
+		return true
+	}
+	for _, n := range b.perFolder {
+		if n > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func (b *runBudget) load(starts []store.RunStart) {
 	b.mu.Lock()
 	b.starts = starts
@@ -163,6 +178,24 @@ func (p *Pipeline) loadRunStarts(ctx context.Context) error {
 	}
 	p.budget.load(starts)
 	return nil
+}
+
+// syncBudget, for a store shared with other daemons and a daily limit set, takes the store's
+// budget lock and reloads the run starts every host recorded, so that the limit holds across
+// hosts: the caller records its start in the store before it unlocks. Otherwise it does nothing.
+func (p *Pipeline) syncBudget(ctx context.Context) (unlock func(), err error) {
+	if !p.opts.Shared || !p.budget.limited() {
+		return func() {}, nil
+	}
+	unlock, err = p.lockAgent(ctx, "budget", "*")
+	if err != nil {
+		return nil, err
+	}
+	if err := p.loadRunStarts(ctx); err != nil {
+		unlock()
+		return nil, transient("count the run starts of every host", err)
+	}
+	return unlock, nil
 }
 
 func (p *Pipeline) wakeBudget() {

@@ -6,9 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/mosaic-watch/mosaic-watch/store"
 )
+
+// staleTempAge is how old a temporary file must be before a daemon sharing its store removes
+// it: another host may have reserved the name a moment ago and not recorded it yet.
+const staleTempAge = time.Hour
 
 // cleanStaleTemps removes temporary files that no job will resume: downloads left by a crash
 // between reserving a name and recording it, and copies of an interrupted cross-device move.
@@ -68,6 +73,11 @@ func (p *Pipeline) cleanTempsIn(pl *place, keep map[string]bool) {
 		abs := filepath.Join(pl.path, filepath.FromSlash(rel))
 		if keep[abs] {
 			return nil
+		}
+		if p.opts.Shared {
+			if fi, err := d.Info(); err != nil || p.now().Sub(fi.ModTime()) < staleTempAge {
+				return nil
+			}
 		}
 		if err := root.Remove(filepath.FromSlash(rel)); err == nil || os.IsNotExist(err) {
 			p.log.Info("removed a stale temporary file", "path", abs)

@@ -24,12 +24,23 @@ type LockHolder struct {
 	Config   string    `json:"config,omitempty"`
 	Instance string    `json:"instance,omitempty"`
 	Since    time.Time `json:"since"`
+	// Store identifies the shared job store (a PostgreSQL database) of a holder that shares
+	// the folder with the other instances on that store (LockFolderShared); "" for a holder
+	// that serves the folder alone. Database names it for people (never a password).
+	Store    string `json:"store,omitempty"`
+	Database string `json:"database,omitempty"`
 }
 
 func (h LockHolder) String() string {
 	s := fmt.Sprintf("PID %d on %s", h.PID, h.Host)
 	if h.Config != "" {
 		s += " with config " + h.Config
+	}
+	switch {
+	case h.Database != "":
+		s += ", sharing the folder through the database " + h.Database
+	case h.Store == "" && h.PID != 0:
+		s += ", alone (its own state database)"
 	}
 	return s
 }
@@ -53,8 +64,9 @@ var ErrCannotLock = errors.New("cannot lock the folder")
 
 // FolderLock is a held folder lock; Close releases it.
 type FolderLock struct {
-	dir  string
-	file lockFile
+	dir    string
+	file   lockFile
+	shared bool
 }
 
 // LockFolder takes the exclusive lock of dir and records holder in its lock file. It fails
@@ -100,12 +112,85 @@ func LockFolder(dir string, holder LockHolder) (*FolderLock, error) {
 	}
 }
 
-// Close removes the lock file and releases the lock.
+// sharedLockTries bounds how often LockFolderShared looks again while an instance of the same
+// store holds the lock exclusively for the moment it takes to write the lock file.
+const sharedLockTries = 50
+
+// LockFolderShared takes dir's lock for an instance on the shared job store holder.Store:
+// instances on the same store hold it together (a shared lock of the operating system) and
+// cooperate on the folder; an instance that serves it alone (LockFolder), or one on another
+// store, is refused with *LockedError, and refuses them. The first instance records itself in
+// the lock file; the others check its store.
+func LockFolderShared(dir string, holder LockHolder) (*FolderLock, error) {
+	if holder.Store == "" {
+		return nil, errors.New("LockFolderShared: no store named")
+	}
+	if holder.Since.IsZero() {
+		holder.Since = time.Now().UTC().Truncate(time.Second)
+	}
+	info, err := json.Marshal(holder)
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		lf, err := openLockFile(dir)
+		if err != nil {
+			return nil, err
+		}
+		held, err := lf.tryLock()
+		if err != nil {
+			lf.close()
+			return nil, fmt.Errorf("lock %s: %w: %v", dir, ErrCannotLock, err)
+		}
+		if held {
+			// Alone on the folder: record our store, then let the others of the store in.
+			if !lf.stillNamed() {
+				lf.close()
+				continue
+			}
+			if err := lf.write(append(info, '\n')); err != nil {
+				lf.close()
+				return nil, fmt.Errorf("write %s: %w", filepath.Join(dir, LockName), err)
+			}
+			if err := lf.downgrade(); err != nil {
+				lf.close()
+				return nil, fmt.Errorf("lock %s: %w: %v", dir, ErrCannotLock, err)
+			}
+			return &FolderLock{dir: dir, file: lf, shared: true}, nil
+		}
+		shared, err := lf.tryLockShared()
+		if err != nil {
+			lf.close()
+			return nil, fmt.Errorf("lock %s: %w: %v", dir, ErrCannotLock, err)
+		}
+		h := readHolder(lf)
+		same := h.Store == holder.Store
+		if shared && same && lf.stillNamed() {
+			return &FolderLock{dir: dir, file: lf, shared: true}, nil
+		}
+		lf.close()
+		// An instance of our store holds it exclusively for the moment it writes the file, the
+		// file is being written, or it was released meanwhile: look again.
+		if (same || h.PID == 0) && attempt < sharedLockTries {
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		if same {
+			return nil, fmt.Errorf("lock %s: the lock file keeps changing", dir)
+		}
+		return nil, &LockedError{Dir: dir, Holder: h}
+	}
+}
+
+// Close removes the lock file and releases the lock. A shared lock removes the file only when
+// no other instance holds it.
 func (l *FolderLock) Close() error {
 	if l == nil || l.file == nil {
 		return nil
 	}
-	l.file.remove()
+	if !l.shared || l.file.lastHolder() {
+		l.file.remove()
+	}
 	err := l.file.close()
 	l.file = nil
 	return err
@@ -130,8 +215,11 @@ func readHolder(lf lockFile) LockHolder {
 // lockFile is the platform's handle on an open lock file.
 type lockFile interface {
 	tryLock() (held bool, err error)
-	stillNamed() bool     // the folder's lock file is still the file we hold open
-	lost(dir string) bool // the lock file at dir, looked up by path now, is not the file we hold
+	tryLockShared() (held bool, err error) // held means no exclusive holder
+	downgrade() error                      // exclusive to shared, without letting go
+	lastHolder() bool                      // the shared lock held can become exclusive: nobody else holds it
+	stillNamed() bool                      // the folder's lock file is still the file we hold open
+	lost(dir string) bool                  // the lock file at dir, looked up by path now, is not the file we hold
 	read(max int) ([]byte, error)
 	write(b []byte) error // replaces the content
 	remove()              // removes the name, if it is still ours

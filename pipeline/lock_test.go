@@ -93,3 +93,53 @@ func TestLockHelperProcess(t *testing.T) {
 	os.Stdout.WriteString("locked\n")
 	select {}
 }
+
+func sharedHolder(name, store string) pipeline.LockHolder {
+	h := holder(name)
+	h.Store, h.Database = store, "postgres://mosaic@db/"+store
+	return h
+}
+
+// Instances on one shared store hold an input folder together; one serving it alone, or on
+// another store, is refused, and refuses them.
+func TestLockFolderSharedWithinOneStore(t *testing.T) {
+	dir := t.TempDir()
+	a, err := pipeline.LockFolderShared(dir, sharedHolder("a", "db-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := pipeline.LockFolderShared(dir, sharedHolder("b", "db-1"))
+	if err != nil {
+		t.Fatalf("second instance on the same store: %v", err)
+	}
+	var le *pipeline.LockedError
+	_, err = pipeline.LockFolderShared(dir, sharedHolder("c", "db-2"))
+	if !errors.As(err, &le) || le.Holder.Store != "db-1" || !strings.Contains(err.Error(), "postgres://mosaic@db/db-1") {
+		t.Fatalf("instance on another store: %v, want refused naming the database", err)
+	}
+	if _, err := pipeline.LockFolder(dir, holder("alone")); !errors.As(err, &le) || le.Holder.Store != "db-1" {
+		t.Fatalf("instance serving alone: %v, want refused", err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, pipeline.LockName)); err != nil {
+		t.Fatalf("the first holder removed the lock file while another still holds it: %v", err)
+	}
+	if _, err := pipeline.LockFolder(dir, holder("alone")); !errors.As(err, &le) {
+		t.Fatalf("instance serving alone while b holds the folder: %v, want refused", err)
+	}
+	b.Close()
+	if _, err := os.Stat(filepath.Join(dir, pipeline.LockName)); !os.IsNotExist(err) {
+		t.Fatalf("the last holder left the lock file (%v)", err)
+	}
+	alone, err := pipeline.LockFolder(dir, holder("alone"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alone.Close()
+	_, err = pipeline.LockFolderShared(dir, sharedHolder("d", "db-1"))
+	if !errors.As(err, &le) || le.Holder.Instance != "alone" || !strings.Contains(err.Error(), "alone") {
+		t.Fatalf("shared instance while one serves alone: %v, want refused", err)
+	}
+}

@@ -56,6 +56,25 @@ func (l *unixLockFile) tryLock() (bool, error) {
 	return false, err // ENOLCK: no locks on this filesystem
 }
 
+func (l *unixLockFile) tryLockShared() (bool, error) {
+	err := lockShared(int(l.file.Fd()))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EACCES), errors.Is(err, unix.EWOULDBLOCK):
+		return false, nil
+	}
+	return false, err
+}
+
+// downgrade turns the exclusive lock into a shared one (a lock on the same open file is
+// converted in place).
+func (l *unixLockFile) downgrade() error { return lockShared(int(l.file.Fd())) }
+
+// lastHolder converts the shared lock into an exclusive one, which succeeds only when nobody
+// else holds it; the lock is given up at close anyway.
+func (l *unixLockFile) lastHolder() bool { return lockExclusive(int(l.file.Fd())) == nil }
+
 func (l *unixLockFile) stillNamed() bool {
 	var a, b unix.Stat_t
 	if unix.Fstat(int(l.file.Fd()), &a) != nil {

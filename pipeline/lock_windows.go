@@ -46,6 +46,34 @@ func (l *windowsLockFile) tryLock() (bool, error) {
 	return false, err
 }
 
+func (l *windowsLockFile) tryLockShared() (bool, error) {
+	ol := windows.Overlapped{Offset: lockOffset}
+	err := windows.LockFileEx(windows.Handle(l.file.Fd()), windows.LOCKFILE_FAIL_IMMEDIATELY, 0, 1, 0, &ol)
+	switch {
+	case err == nil:
+		l.held = true
+		return true, nil
+	case errors.Is(err, windows.ERROR_LOCK_VIOLATION), errors.Is(err, windows.ERROR_IO_PENDING):
+		return false, nil
+	}
+	return false, err
+}
+
+// downgrade adds a shared lock on the same handle (allowed over one's own exclusive lock) and
+// then unlocks once, which releases the exclusive lock first.
+func (l *windowsLockFile) downgrade() error {
+	ol := windows.Overlapped{Offset: lockOffset}
+	if err := windows.LockFileEx(windows.Handle(l.file.Fd()), windows.LOCKFILE_FAIL_IMMEDIATELY, 0, 1, 0, &ol); err != nil {
+		return err
+	}
+	ol = windows.Overlapped{Offset: lockOffset}
+	return windows.UnlockFileEx(windows.Handle(l.file.Fd()), 0, 1, 0, &ol)
+}
+
+// lastHolder: the file is removed at close, which fails harmlessly while another instance has
+// it open, so removing is always safe to ask for.
+func (l *windowsLockFile) lastHolder() bool { return true }
+
 // stillNamed: Go opens files without FILE_SHARE_DELETE, so while we hold the file open nobody
 // can delete or rename it.
 func (l *windowsLockFile) stillNamed() bool { return true }

@@ -69,10 +69,15 @@ const (
 
 // Options configures a Pipeline.
 type Options struct {
-	Folders      []Folder
-	Store        store.Store
-	Client       *mosaic.Client
-	Owner        string           // this daemon's identity for job leases
+	Folders []Folder
+	Store   store.Store
+	Client  *mosaic.Client
+	Owner   string // this daemon's identity for job leases
+	// Shared says other daemons (on other hosts) use the same store: run starts look in the
+	// store for every pending start of the agent instead of trusting what this process knows,
+	// the poller claims the runs it follows each round, and temporary files another host may be
+	// writing are not cleaned up at start.
+	Shared       bool
 	UploadAPI    mosaic.UploadAPI // "" = newest uploads API
 	PollInterval time.Duration    // run status polling (default 10s)
 	CallbackURL  string           // passed as callback_url on run starts when set
@@ -146,6 +151,9 @@ type Pipeline struct {
 
 	started time.Time // when Run began: an earlier daemon's run start cannot have lasted longer
 
+	pollMu  sync.Mutex
+	polling map[int64]struct{} // runs claimed by this poll round (Shared), kept leased by the heartbeat
+
 	runsMu     sync.Mutex
 	activeRuns int
 
@@ -210,6 +218,7 @@ func New(opts Options) (*Pipeline, error) {
 		pollWake:   make(chan struct{}, 1),
 		agents:     make(map[string]*agentState),
 		progress:   make(map[int64]Progress),
+		polling:    make(map[int64]struct{}),
 	}
 	folders, err := folderSet(opts.Folders)
 	if err != nil {

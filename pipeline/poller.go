@@ -40,6 +40,17 @@ func (p *Pipeline) pollOnce(ctx context.Context) {
 		}
 		return
 	}
+	if p.opts.Shared {
+		// Every host follows every run it can claim this round; the claim (an owner in the
+		// store) makes sure one host at a time polls and records a run.
+		defer p.releasePolled(ctx)
+		if jobs, err = p.claimRuns(ctx, len(jobs)); err != nil {
+			if ctx.Err() == nil {
+				p.log.Error("claim active runs", "err", err)
+			}
+			return
+		}
+	}
 	// Resynchronize the in-memory count of active runs: the runs being followed plus the starts
 	// not settled yet (their runs may be running).
 	if starting, err := p.st.OpenAtStep(ctx, store.StepStartingRun); err == nil {
@@ -65,6 +76,45 @@ func (p *Pipeline) pollOnce(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
+}
+
+// claimRuns claims the due runs no other host is polling, for one round. active is how many
+// runs are being followed in all (the count of active runs is resynchronized from it).
+func (p *Pipeline) claimRuns(ctx context.Context, active int) ([]store.Job, error) {
+	jobs, err := p.st.Claim(ctx, p.opts.Owner, []store.Step{store.StepRunStarted}, p.now(), p.opts.Lease, max(active, 1))
+	if err != nil {
+		return nil, err
+	}
+	p.pollMu.Lock()
+	for _, j := range jobs {
+		p.polling[j.ID] = struct{}{}
+	}
+	p.pollMu.Unlock()
+	return jobs, nil
+}
+
+// releasePolled hands back the runs of this round that are still claimed (a commit hands its
+// job back itself), so that any host can poll them next, e.g. the one a webhook reaches.
+func (p *Pipeline) releasePolled(ctx context.Context) {
+	ids := p.polledIDs()
+	p.pollMu.Lock()
+	clear(p.polling)
+	p.pollMu.Unlock()
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
+	if err := p.st.Release(rctx, p.opts.Owner, ids); err != nil {
+		p.log.Warn("hand back polled runs", "runs", len(ids), "err", err)
+	}
+}
+
+func (p *Pipeline) polledIDs() []int64 {
+	p.pollMu.Lock()
+	defer p.pollMu.Unlock()
+	ids := make([]int64, 0, len(p.polling))
+	for id := range p.polling {
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 // pollJob fetches one run's status and, at a terminal status, records the result.

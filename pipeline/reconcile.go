@@ -120,7 +120,9 @@ func (p *Pipeline) crashedWindow(o *store.Job) startWindow {
 		at := p.api.ServerTime(o.RunStartAt)
 		from, to = at.Add(-reconcileUnknownClock), at.Add(runStartTimeout+reconcileUnknownClock)
 	}
-	if o.RunStartAt.Before(p.started) {
+	// The daemon that sent it died before this one started, unless the store is shared: then
+	// it may have been another host's, alive until a moment ago.
+	if o.RunStartAt.Before(p.started) && !p.opts.Shared {
 		if dead := p.api.ServerTime(p.started).Add(p.windowMargin()); dead.Before(to) {
 			to = dead
 		}
@@ -169,6 +171,11 @@ func (p *Pipeline) reconcile(ctx context.Context, j *store.Job) error {
 	a := p.agent(j.AgentID)
 	a.decide.Lock()
 	defer a.decide.Unlock()
+	unlock, err := p.lockAgent(ctx, "decide", j.AgentID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 
 	mine := p.windowOf(j)
 	listTo := mine.to

@@ -51,6 +51,20 @@ func (p *Pipeline) agent(agentID string) *agentState {
 	return a
 }
 
+// lockAgent takes the store's lock of (what, agentID): held by one holder among every daemon
+// sharing the store, so that run starts (and reconciliations) of an agent are serialized
+// across hosts as the agent's mutexes serialize them in this process.
+func (p *Pipeline) lockAgent(ctx context.Context, what, agentID string) (func(), error) {
+	unlock, err := p.st.LockAgent(ctx, what+":"+agentID)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, transient("wait for the agent's "+what+" lock", err)
+	}
+	return unlock, nil
+}
+
 func (p *Pipeline) runCapacity() int {
 	p.runsMu.Lock()
 	defer p.runsMu.Unlock()
@@ -109,6 +123,12 @@ func (p *Pipeline) postRun(ctx context.Context, f *Folder, j *store.Job) (unknow
 	a := p.agent(j.AgentID)
 	a.post.Lock()
 	defer a.post.Unlock()
+	// Across every daemon sharing the store (other hosts on one PostgreSQL database), too.
+	unlock, err := p.lockAgent(ctx, "post", j.AgentID)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
 
 	// Another worker may have settled this job while we waited for the agent.
 	fresh, err := p.st.Get(ctx, j.ID)
@@ -145,6 +165,11 @@ func (p *Pipeline) postRun(ctx context.Context, f *Folder, j *store.Job) (unknow
 		}
 	}
 
+	unlockBudget, err := p.syncBudget(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer unlockBudget()
 	margin := p.windowMargin()
 	startAt := p.now()
 	if why := p.budget.take(j.Folder, startAt); why != "" {
@@ -161,6 +186,7 @@ func (p *Pipeline) postRun(ctx context.Context, f *Folder, j *store.Job) (unknow
 		p.addActiveRuns(-1)
 		return false, err
 	}
+	unlockBudget() // the start is recorded: other hosts count it from the store
 	req := mosaic.RunRequest{
 		VideoIDs:     []string{j.VideoID},
 		UpdateParams: f.UpdateParams,
@@ -251,7 +277,8 @@ func (p *Pipeline) earlierWindowsClose(ctx context.Context, j *store.Job) (time.
 			continue
 		}
 		if w.open() {
-			// Another daemon's start in flight (ours are serialized by the agent's lock).
+			// Another daemon's start in flight (starts on one store are serialized by the
+			// agent's lock; an older daemon, or one on another store, may still send one).
 			return 0, deferUntil(p.now().Add(time.Second), "waiting for another start of this agent to be answered")
 		}
 		wait = max(wait, w.to.Sub(from)+time.Millisecond)

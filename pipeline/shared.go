@@ -69,7 +69,8 @@ func (p *Pipeline) sharedState(ctx context.Context, agentID string) (*SharedAgen
 	a := p.agent(agentID)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if !a.sharedLoaded {
+	// Another host sharing the store may find the agent shared: read it each time then.
+	if !a.sharedLoaded || (p.opts.Shared && a.shared == nil) {
 		s, err := LoadSharedAgent(ctx, p.st, agentID)
 		if err != nil {
 			return nil, transient("read shared-agent record", err)

@@ -225,6 +225,11 @@ func (p *Pipeline) commit(ctx context.Context, j *store.Job, msg string) error {
 	if err := p.st.Save(wctx, j, msg); err != nil {
 		return err
 	}
+	if leaving {
+		p.pollMu.Lock()
+		delete(p.polling, j.ID) // handed back by this write; the end of the poll round must not touch it
+		p.pollMu.Unlock()
+	}
 	if leaving && j.Status.Open() {
 		p.wake(j.Step)
 	}
@@ -259,7 +264,7 @@ func (p *Pipeline) heartbeatLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		var ids []int64
+		ids := p.polledIDs()
 		for _, s := range p.stages {
 			ids = append(ids, s.heldIDs()...)
 		}

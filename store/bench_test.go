@@ -49,7 +49,7 @@ func BenchmarkClaim(b *testing.B) {
 			name = "busy"
 		}
 		b.Run(name, func(b *testing.B) {
-			s := openTest(b)
+			s := openSQLite(b)
 			populateBusy(b, s, busy)
 			ctx := testCtx(b)
 			now := t0.Add(time.Hour)
@@ -65,7 +65,7 @@ func BenchmarkClaim(b *testing.B) {
 
 // BenchmarkAddJobExisting re-adds a known file (every rescan does this for every file).
 func BenchmarkAddJobExisting(b *testing.B) {
-	s := openTest(b)
+	s := openSQLite(b)
 	populate(b, s)
 	ctx := testCtx(b)
 	n := NewJob{Folder: "f", RelPath: "dir/v12345.mov", Size: 1000, ModTime: time.Unix(0, 12345)}
@@ -77,7 +77,7 @@ func BenchmarkAddJobExisting(b *testing.B) {
 }
 
 func BenchmarkAddJobNew(b *testing.B) {
-	s := openTest(b)
+	s := openSQLite(b)
 	ctx := testCtx(b)
 	i := 0
 	for b.Loop() {
@@ -89,7 +89,7 @@ func BenchmarkAddJobNew(b *testing.B) {
 }
 
 func benchSave(b *testing.B, durable bool) {
-	s := openTest(b)
+	s := openSQLite(b)
 	populate(b, s)
 	ctx := testCtx(b)
 	j := fullJob(mustAdd(b, s, newJob("f", "bench.mov"), t0))
@@ -114,7 +114,7 @@ func BenchmarkSave(b *testing.B) { benchSave(b, false) }
 func BenchmarkSaveDurable(b *testing.B) { benchSave(b, true) }
 
 func BenchmarkGet(b *testing.B) {
-	s := openTest(b)
+	s := openSQLite(b)
 	populate(b, s)
 	ctx := testCtx(b)
 	for b.Loop() {

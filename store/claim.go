@@ -159,6 +159,31 @@ func (s *SQLite) Renew(ctx context.Context, owner string, ids []int64, until tim
 	return nil
 }
 
+// releaseSQL ends leases without touching anything else (no event: nothing happened to the job).
+const releaseSQL = "UPDATE jobs SET lease_until = 0 WHERE owner = ? AND id IN "
+
+// Release ends owner's leases of the given jobs; jobs owner lost meanwhile are skipped.
+func (s *SQLite) Release(ctx context.Context, owner string, ids []int64) error {
+	if s.w == nil {
+		return ErrReadOnly
+	}
+	if owner == "" {
+		return errors.New("release: owner is required")
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	args := make([]any, 0, len(ids)+1)
+	args = append(args, owner)
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	if _, err := s.w.ExecContext(ctx, releaseSQL+"("+placeholders(len(ids))+")", args...); err != nil {
+		return fmt.Errorf("release %d jobs: %w", len(ids), err)
+	}
+	return nil
+}
+
 // ReleaseOwner frees every job held by owner and returns how many there were.
 func (s *SQLite) ReleaseOwner(ctx context.Context, owner string) (int, error) {
 	if s.w == nil {

@@ -4,14 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 )
 
-func TestClaimBasics(t *testing.T) {
-	s := openTest(t)
+func (su suite) TestClaimBasics(t *testing.T) {
+	s := su.openTest(t)
 	ctx := testCtx(t)
 	jobs := addN(t, s, 6) // due at t0+0ms ... t0+5ms
 	// jobs[2] is done, jobs[3] at another step, jobs[5] due later.
@@ -57,67 +56,9 @@ func TestClaimBasics(t *testing.T) {
 	}
 }
 
-func explain(t *testing.T, s *SQLite, query string, args ...any) string {
-	t.Helper()
-	rows, err := s.r.QueryContext(testCtx(t), "EXPLAIN QUERY PLAN "+query, args...)
-	if err != nil {
-		t.Fatalf("explain %s: %v", query, err)
-	}
-	defer rows.Close()
-	var details []string
-	for rows.Next() {
-		var id, parent, notused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		details = append(details, detail)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return strings.Join(details, "\n")
-}
-
-// The queries the daemon runs all the time must be served by their indexes, not by scanning
-// every job ever seen. Checked on the exact query text the code uses.
-func TestQueryPlansUseIndexes(t *testing.T) {
-	s := openTest(t)
-	jobs := addN(t, s, 300)
-	for _, j := range jobs[:250] {
-		j.Status = StatusDone
-		mustSave(t, s, &j, "")
-	}
-	now := t0.UnixMilli()
-	tests := []struct {
-		name, query string
-		args        []any
-		index       string
-	}{
-		{"claim any step", dueQuery(0), []any{now, now, 10}, "jobs_due"},
-		{"claim some steps", dueQuery(3), []any{now, now, StepFound, StepSettled, StepUploaded, 10}, "jobs_due"},
-		{"open at step", openAtStepSQL, []any{StepRunStarted}, "jobs_due"},
-		{"claim pre-check", dueExistsQuery(2), []any{now, now, StepFound, StepSettled}, "jobs_due"},
-		{"jobs at", jobsAtSQL, []any{"f", "v001.mov"}, "sqlite_autoindex_jobs_1"},
-		{"find by content", findByContentSQL, []any{"f", "abc", 0}, "jobs_content"},
-		{"run id taken", runIDTakenSQL, []any{"run-1"}, "jobs_run_id"},
-		{"release owner", "SELECT id FROM jobs WHERE owner = ? AND owner <> ''", []any{"w1"}, "jobs_owner"},
-		{"history", historySQL, []any{1}, "events_job"},
-	}
-	for _, tt := range tests {
-		plan := explain(t, s, tt.query, tt.args...)
-		if !strings.Contains(plan, "USING INDEX "+tt.index) && !strings.Contains(plan, "USING COVERING INDEX "+tt.index) {
-			t.Errorf("%s: plan does not use %s:\n%s", tt.name, tt.index, plan)
-		}
-		if strings.HasPrefix(tt.name, "claim") && strings.Contains(plan, "TEMP B-TREE") {
-			t.Errorf("%s: plan sorts instead of walking the index:\n%s", tt.name, plan)
-		}
-	}
-}
-
 // claimAll claims until nothing is left, from several goroutines spread over the given stores,
 // and returns every claimed id with how often it was claimed.
-func claimAll(t *testing.T, stores []*SQLite, workers int) map[int64]int {
+func claimAll(t *testing.T, stores []Store, workers int) map[int64]int {
 	t.Helper()
 	ctx := testCtx(t)
 	var mu sync.Mutex
@@ -165,23 +106,24 @@ func checkClaimedOnce(t *testing.T, seen map[int64]int, jobs []Job) {
 	}
 }
 
-func TestClaimConcurrentGoroutines(t *testing.T) {
-	s := openTest(t)
+func (su suite) TestClaimConcurrentGoroutines(t *testing.T) {
+	s := su.openTest(t)
 	jobs := addN(t, s, 200)
-	checkClaimedOnce(t, claimAll(t, []*SQLite{s}, 8), jobs)
+	checkClaimedOnce(t, claimAll(t, []Store{s}, 8), jobs)
 }
 
-// Two handles on one file behave like two processes: separate pools, locking only by SQLite.
-func TestClaimTwoHandles(t *testing.T) {
-	path := tempDB(t)
-	a := openAt(t, path, Options{})
-	b := openAt(t, path, Options{})
+// Two handles on one database behave like two processes (or hosts): separate pools, locking only
+// by the database.
+func (su suite) TestClaimTwoHandles(t *testing.T) {
+	db := su.newDB(t)
+	a := su.openAt(t, db, Options{})
+	b := su.openAt(t, db, Options{})
 	jobs := addN(t, a, 200)
-	checkClaimedOnce(t, claimAll(t, []*SQLite{a, b}, 8), jobs)
+	checkClaimedOnce(t, claimAll(t, []Store{a, b}, 8), jobs)
 }
 
-func TestLeaseExpiryRenewRelease(t *testing.T) {
-	s := openTest(t)
+func (su suite) TestLeaseExpiryRenewRelease(t *testing.T) {
+	s := su.openTest(t)
 	ctx := testCtx(t)
 	jobs := addN(t, s, 3)
 	now := t0.Add(time.Second)
@@ -262,10 +204,47 @@ func TestLeaseExpiryRenewRelease(t *testing.T) {
 	}
 }
 
+// Release hands chosen jobs back without a write to them (the poller of a shared database lets
+// go of the runs it looked at); another owner's Release changes nothing.
+func (su suite) TestRelease(t *testing.T) {
+	s := su.openTest(t)
+	ctx := testCtx(t)
+	jobs := addN(t, s, 2)
+	now := t0.Add(time.Second)
+	if got, err := s.Claim(ctx, "w1", nil, now, time.Hour, 2); err != nil || len(got) != 2 {
+		t.Fatalf("Claim = %v, %v", ids(got), err)
+	}
+	if err := s.Release(ctx, "w2", []int64{jobs[0].ID, jobs[1].ID}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Claim(ctx, "w3", nil, now, time.Minute, 2); len(got) != 0 {
+		t.Fatalf("jobs released by a non-owner were claimed: %v", ids(got))
+	}
+	evBefore, _ := s.History(ctx, jobs[0].ID)
+	if err := s.Release(ctx, "w1", []int64{jobs[0].ID}); err != nil {
+		t.Fatal(err)
+	}
+	if j := mustGet(t, s, jobs[0].ID); j.Owner != "w1" || !j.LeaseUntil.IsZero() {
+		t.Fatalf("released job: owner %q lease %v; want owner kept, no lease", j.Owner, j.LeaseUntil)
+	}
+	if ev, _ := s.History(ctx, jobs[0].ID); len(ev) != len(evBefore) {
+		t.Fatalf("Release wrote %d events", len(ev)-len(evBefore))
+	}
+	if got, err := s.Claim(ctx, "w3", nil, now, time.Minute, 2); err != nil || !reflect.DeepEqual(ids(got), []int64{jobs[0].ID}) {
+		t.Fatalf("Claim after Release = %v, %v; want [%d]", ids(got), err, jobs[0].ID)
+	}
+	if err := s.Release(ctx, "w1", nil); err != nil {
+		t.Fatalf("Release of nothing: %v", err)
+	}
+	if err := s.Release(ctx, "", []int64{jobs[1].ID}); err == nil {
+		t.Fatal("Release without an owner accepted")
+	}
+}
+
 // Two processes finding the same file at once create one job between them.
-func TestAddJobConcurrentHandles(t *testing.T) {
-	path := tempDB(t)
-	stores := []*SQLite{openAt(t, path, Options{}), openAt(t, path, Options{})}
+func (su suite) TestAddJobConcurrentHandles(t *testing.T) {
+	db := su.newDB(t)
+	stores := []Store{su.openAt(t, db, Options{}), su.openAt(t, db, Options{})}
 	ctx := testCtx(t)
 	var mu sync.Mutex
 	created := map[string]int{}

@@ -17,9 +17,9 @@ const crashChildEnv = "MOSAIC_WATCH_STORE_CRASH_CHILD"
 
 // crashChild writes jobs as fast as it can from two goroutines and reports each commit on stdout
 // ("job ID ATTEMPTS") only after it returned, until the parent kills it.
-func crashChild(path string) {
+func (su suite) crashChild(loc string) {
 	ctx := context.Background()
-	s, err := Open(ctx, path, Options{})
+	s, err := su.b.open(ctx, loc, Options{})
 	if err != nil {
 		fmt.Println("open:", err)
 		os.Exit(2)
@@ -61,17 +61,19 @@ func crashChild(path string) {
 }
 
 // TestCrashSafety kills a writing process with SIGKILL and checks that every write it reported
-// as committed survived, and that the file is intact.
-func TestCrashSafety(t *testing.T) {
-	if path := os.Getenv(crashChildEnv); path != "" {
-		crashChild(path)
+// as committed survived, and that the database is intact.
+func (su suite) TestCrashSafety(t *testing.T) {
+	if loc := os.Getenv(crashChildEnv); loc != "" {
+		su.crashChild(loc)
 		return
 	}
-	path := tempDB(t)
+	loc := su.newDB(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestCrashSafety$")
-	cmd.Env = append(os.Environ(), crashChildEnv+"="+path)
+	// Run only this test of this backend in the child: ^TestSQLite$/^CrashSafety$.
+	run := "^" + strings.ReplaceAll(t.Name(), "/", "$/^") + "$"
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run="+run)
+	cmd.Env = append(os.Environ(), crashChildEnv+"="+loc)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -111,7 +113,7 @@ func TestCrashSafety(t *testing.T) {
 	}
 	t.Logf("child killed after %d reported commits (%d jobs)", lines, len(committed))
 
-	s := openAt(t, path, Options{})
+	s := su.openAt(t, loc, Options{})
 	for id, att := range committed {
 		j, err := s.Get(testCtx(t), id)
 		if err != nil {
@@ -129,16 +131,5 @@ func TestCrashSafety(t *testing.T) {
 			t.Errorf("job %d: outputs %+v do not match attempts %d", id, j.Outputs, j.Attempts)
 		}
 	}
-	var check string
-	if err := s.w.QueryRowContext(testCtx(t), "PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
-		t.Fatalf("integrity_check = %q, %v", check, err)
-	}
-	rows, err := s.w.QueryContext(testCtx(t), "PRAGMA foreign_key_check")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	if rows.Next() {
-		t.Fatal("foreign_key_check reports violations")
-	}
+	s.checkIntegrity(t)
 }

@@ -9,8 +9,8 @@ import (
 	"time"
 )
 
-func TestAddJobIsIdempotent(t *testing.T) {
-	s := openTest(t)
+func (su suite) TestAddJobIsIdempotent(t *testing.T) {
+	s := su.openTest(t)
 	ctx := testCtx(t)
 	n := newJob("/in", "a/b.mov")
 	j, created, err := s.AddJob(ctx, n, t0)
@@ -44,8 +44,8 @@ func TestAddJobIsIdempotent(t *testing.T) {
 	}
 }
 
-func TestTimesRoundTrip(t *testing.T) {
-	s := openTest(t)
+func (su suite) TestTimesRoundTrip(t *testing.T) {
+	s := su.openTest(t)
 	mtime := time.Date(2024, 7, 9, 10, 11, 12, 123456789, time.FixedZone("CEST", 2*3600))
 	n := newJob("f", "ns.mov")
 	n.ModTime = mtime
@@ -98,8 +98,8 @@ func fullJob(j Job) Job {
 	return j
 }
 
-func TestSaveRoundTripsEveryField(t *testing.T) {
-	s := openTest(t)
+func (su suite) TestSaveRoundTripsEveryField(t *testing.T) {
+	s := su.openTest(t)
 	j := mustAdd(t, s, newJob("f", "a.mov"), t0)
 	want := fullJob(j)
 	want.Owner = "w1"
@@ -134,12 +134,12 @@ func TestSaveRoundTripsEveryField(t *testing.T) {
 	}
 }
 
-func TestSaveMaintainsOpenColumn(t *testing.T) {
-	s := openTest(t)
+func (su suite) TestSaveMaintainsOpenColumn(t *testing.T) {
+	s := su.openTest(t)
 	j := mustAdd(t, s, newJob("f", "a.mov"), t0)
 	openOf := func() int {
-		var o int
-		if err := s.r.QueryRowContext(testCtx(t), "SELECT open FROM jobs WHERE id = ?", j.ID).Scan(&o); err != nil {
+		o, err := s.openColumn(testCtx(t), j.ID)
+		if err != nil {
 			t.Fatal(err)
 		}
 		return o
@@ -159,8 +159,8 @@ func TestSaveMaintainsOpenColumn(t *testing.T) {
 	}
 }
 
-func TestSaveErrors(t *testing.T) {
-	s := openTest(t)
+func (su suite) TestSaveErrors(t *testing.T) {
+	s := su.openTest(t)
 	ghost := Job{ID: 4242, Step: StepFound, Status: StatusActive}
 	if err := s.Save(testCtx(t), &ghost, ""); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Save of a missing job = %v, want ErrNotFound", err)
@@ -176,13 +176,8 @@ func TestSaveErrors(t *testing.T) {
 	}
 }
 
-func syncMode(t *testing.T, s *SQLite) int {
-	t.Helper()
-	return pragmaInt(t, s.w, "synchronous") // the pool's only connection
-}
-
-func TestSaveDurable(t *testing.T) {
-	s := openTest(t)
+func (su suite) TestSaveDurable(t *testing.T) {
+	s := su.openTest(t)
 	j := mustAdd(t, s, newJob("f", "a.mov"), t0)
 	want := fullJob(j)
 	want.Step, want.Status = StepStartingRun, StatusActive
@@ -195,9 +190,7 @@ func TestSaveDurable(t *testing.T) {
 	if ev, _ := s.History(testCtx(t), j.ID); len(ev) != 2 || ev[1].Message != "starting run" {
 		t.Fatalf("history = %+v", ev)
 	}
-	if m := syncMode(t, s); m != 1 {
-		t.Fatalf("synchronous = %d after SaveDurable, want NORMAL (1)", m)
-	}
+	s.checkSession(t) // a durable commit's setting does not outlive it
 	// Restored on failure too: lost ownership and a cancelled context.
 	if _, err := s.Claim(testCtx(t), "other", nil, t0.Add(time.Hour), time.Hour, 10); err != nil {
 		t.Fatal(err)
@@ -207,21 +200,17 @@ func TestSaveDurable(t *testing.T) {
 	if err := s.SaveDurable(testCtx(t), &mine, ""); !errors.Is(err, ErrLost) {
 		t.Fatalf("SaveDurable by non-owner = %v, want ErrLost", err)
 	}
-	if m := syncMode(t, s); m != 1 {
-		t.Fatalf("synchronous = %d after failed SaveDurable", m)
-	}
+	s.checkSession(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := s.SaveDurable(ctx, &want, ""); err == nil {
 		t.Fatal("SaveDurable with cancelled ctx succeeded")
 	}
-	if m := syncMode(t, s); m != 1 {
-		t.Fatalf("synchronous = %d after cancelled SaveDurable", m)
-	}
+	s.checkSession(t)
 }
 
-func TestJobsAt(t *testing.T) {
-	s := openTest(t)
+func (su suite) TestJobsAt(t *testing.T) {
+	s := su.openTest(t)
 	n := newJob("f", "a.mov")
 	j1 := mustAdd(t, s, n, t0)
 	n.Size = 2000
@@ -240,8 +229,8 @@ func TestJobsAt(t *testing.T) {
 	}
 }
 
-func TestFindByContent(t *testing.T) {
-	s := openTest(t)
+func (su suite) TestFindByContent(t *testing.T) {
+	s := su.openTest(t)
 	const h = "abc123"
 	setup := func(rel, folder string, st Status, hash string) Job {
 		j := mustAdd(t, s, newJob(folder, rel), t0)
@@ -282,8 +271,8 @@ func TestFindByContent(t *testing.T) {
 	}
 }
 
-func TestRunIDTaken(t *testing.T) {
-	s := openTest(t)
+func (su suite) TestRunIDTaken(t *testing.T) {
+	s := su.openTest(t)
 	j := mustAdd(t, s, newJob("f", "a.mov"), t0)
 	ctx := testCtx(t)
 	if taken, err := s.RunIDTaken(ctx, "run-x"); err != nil || taken {
@@ -299,11 +288,11 @@ func TestRunIDTaken(t *testing.T) {
 	}
 }
 
-func TestList(t *testing.T) {
-	s := openTest(t)
+func (su suite) TestList(t *testing.T) {
+	s := su.openTest(t)
 	ctx := testCtx(t)
 	clock := t0
-	s.now = func() time.Time { return clock }
+	s.setClock(func() time.Time { return clock })
 	put := func(folder, rel string, st Status) Job {
 		j := mustAdd(t, s, newJob(folder, rel), t0)
 		clock = clock.Add(time.Second) // distinct UpdatedAt, later = newer
@@ -351,8 +340,8 @@ func TestList(t *testing.T) {
 	}
 }
 
-func TestHistoryOrder(t *testing.T) {
-	s := openTest(t)
+func (su suite) TestHistoryOrder(t *testing.T) {
+	s := su.openTest(t)
 	j := mustAdd(t, s, newJob("f", "a.mov"), t0)
 	steps := []Step{StepSettled, StepUploaded, StepFinalized, StepStartingRun, StepRunStarted}
 	for _, st := range steps {
@@ -373,8 +362,8 @@ func TestHistoryOrder(t *testing.T) {
 	}
 }
 
-func TestCounts(t *testing.T) {
-	s := openTest(t)
+func (su suite) TestCounts(t *testing.T) {
+	s := su.openTest(t)
 	put := func(folder string, i int, st Status) {
 		j := mustAdd(t, s, newJob(folder, fmt.Sprintf("%d.mov", i)), t0)
 		j.Status = st
@@ -402,8 +391,8 @@ func TestCounts(t *testing.T) {
 	}
 }
 
-func TestOpenAtStep(t *testing.T) {
-	s := openTest(t)
+func (su suite) TestOpenAtStep(t *testing.T) {
+	s := su.openTest(t)
 	jobs := addN(t, s, 5)
 	set := func(j Job, st Step, status Status, next time.Time) {
 		j.Step, j.Status, j.NextAttemptAt = st, status, next
@@ -423,8 +412,8 @@ func TestOpenAtStep(t *testing.T) {
 	}
 }
 
-func TestMeta(t *testing.T) {
-	s := openTest(t)
+func (su suite) TestMeta(t *testing.T) {
+	s := su.openTest(t)
 	ctx := testCtx(t)
 	if v, err := s.GetMeta(ctx, "instance_id"); err != nil || v != "" {
 		t.Fatalf("GetMeta unset = %q, %v", v, err)
@@ -439,8 +428,8 @@ func TestMeta(t *testing.T) {
 	}
 }
 
-func TestAddJobWithStatus(t *testing.T) {
-	s := openTest(t)
+func (su suite) TestAddJobWithStatus(t *testing.T) {
+	s := su.openTest(t)
 	ctx := testCtx(t)
 	n := newJob("f", "broken.mov")
 	n.Status, n.Reason = StatusAttention, "file never became readable"
@@ -461,8 +450,8 @@ func TestAddJobWithStatus(t *testing.T) {
 	}
 }
 
-func TestAddJobsBatch(t *testing.T) {
-	s := openTest(t)
+func (su suite) TestAddJobsBatch(t *testing.T) {
+	s := su.openTest(t)
 	ctx := testCtx(t)
 	known := mustAdd(t, s, newJob("/in", "known.mov"), t0)
 	batch := []NewJob{newJob("/in", "new1.mov"), newJob("/in", "known.mov"), newJob("/in", "new2.mov"), newJob("/in", "new1.mov")}
@@ -490,11 +479,11 @@ func TestAddJobsBatch(t *testing.T) {
 	}
 }
 
-func TestReopenOnlyAnUnchangedClosedJob(t *testing.T) {
-	s := openTest(t)
+func (su suite) TestReopenOnlyAnUnchangedClosedJob(t *testing.T) {
+	s := su.openTest(t)
 	ctx := testCtx(t)
 	clock := t0
-	s.now = func() time.Time { return clock }
+	s.setClock(func() time.Time { return clock })
 	j := mustAdd(t, s, newJob("/in", "r.mov"), t0)
 
 	// An open job is not reopened.
@@ -525,8 +514,8 @@ func TestReopenOnlyAnUnchangedClosedJob(t *testing.T) {
 }
 
 // A skipped job (a file that vanished while its share was away) can be asked to run again.
-func TestReopenSkippedJob(t *testing.T) {
-	s := openTest(t)
+func (su suite) TestReopenSkippedJob(t *testing.T) {
+	s := su.openTest(t)
 	ctx := testCtx(t)
 	j := mustAdd(t, s, newJob("/in", "s.mov"), t0)
 	j.Status, j.Note = StatusSkipped, "the source file disappeared"
@@ -541,11 +530,11 @@ func TestReopenSkippedJob(t *testing.T) {
 	}
 }
 
-func TestSaveIfUnchanged(t *testing.T) {
-	s := openTest(t)
+func (su suite) TestSaveIfUnchanged(t *testing.T) {
+	s := su.openTest(t)
 	ctx := testCtx(t)
 	clock := t0
-	s.now = func() time.Time { return clock }
+	s.setClock(func() time.Time { return clock })
 	j := mustAdd(t, s, newJob("/in", "c.mov"), t0)
 	read := *mustGet(t, s, j.ID)
 
@@ -573,8 +562,8 @@ func TestSaveIfUnchanged(t *testing.T) {
 	}
 }
 
-func TestWaitingIsNotClaimedAndReopens(t *testing.T) {
-	s := openTest(t)
+func (su suite) TestWaitingIsNotClaimedAndReopens(t *testing.T) {
+	s := su.openTest(t)
 	ctx := testCtx(t)
 	n := newJob("/in", "held.mov")
 	n.Status, n.Reason = StatusWaiting, "waiting for approval"
@@ -595,8 +584,8 @@ func TestWaitingIsNotClaimedAndReopens(t *testing.T) {
 	}
 }
 
-func TestRunsStartedSince(t *testing.T) {
-	s := openTest(t)
+func (su suite) TestRunsStartedSince(t *testing.T) {
+	s := su.openTest(t)
 	ctx := testCtx(t)
 	jobs := addN(t, s, 4)
 	for i, at := range []time.Time{t0.Add(-25 * time.Hour), t0.Add(-2 * time.Hour), t0.Add(-time.Hour), {}} {

@@ -1,5 +1,8 @@
 package store
 
+// SQLite-only: the header (application_id, user_version) and migrations of SQLite files. The
+// PostgreSQL store's counterparts are in postgres_migrate_test.go.
+
 import (
 	"database/sql"
 	"errors"
@@ -26,7 +29,7 @@ func rawDB(t *testing.T, path string) *sql.DB {
 	return db
 }
 
-func pragmaInt(t *testing.T, db *sql.DB, name string) int {
+func pragmaInt(t testing.TB, db *sql.DB, name string) int {
 	t.Helper()
 	var v int
 	if err := db.QueryRowContext(testCtx(t), "PRAGMA "+name).Scan(&v); err != nil {
@@ -36,7 +39,7 @@ func pragmaInt(t *testing.T, db *sql.DB, name string) int {
 }
 
 func TestOpenCreatesSchema(t *testing.T) {
-	s := openTest(t)
+	s := openSQLite(t)
 	if v := pragmaInt(t, s.w, "user_version"); v != len(mustMigrations(migrationFS)) || v < 1 {
 		t.Errorf("user_version = %d", v)
 	}
@@ -73,43 +76,43 @@ func TestReopenIsIdempotent(t *testing.T) {
 	j := mustAdd(t, s, newJob("f", "a.mov"), t0)
 	s.Close()
 	for range 2 {
-		s2 := openAt(t, path, Options{})
+		s2 := openSQLiteAt(t, path, Options{})
 		got := mustGet(t, s2, j.ID)
 		if got.RelPath != "a.mov" {
 			t.Fatalf("job after reopen = %+v", got)
 		}
-		if v := pragmaInt(t, s2.w, "user_version"); v != latestVersion() {
-			t.Fatalf("user_version = %d, want %d", v, latestVersion())
+		if v := pragmaInt(t, s2.w, "user_version"); v != len(mustMigrations(migrationFS)) {
+			t.Fatalf("user_version = %d", v)
 		}
 		s2.Close()
 	}
 }
 
-func latestVersion() int { return len(mustMigrations(migrationFS)) }
-
-// futureName names the migration n steps after the newest embedded one.
-func futureName(n int, name string) string {
-	return fmt.Sprintf("%04d_%s.sql", latestVersion()+n, name)
-}
-
-// migrationsPlus returns the embedded migrations plus extra files, as a future binary would have.
-func migrationsPlus(t *testing.T, extra map[string]string) fs.FS {
+// migrationsPlus returns the migrations in base plus extra ones numbered after them, as a future
+// binary would have, and the names it gave the extra files (each extra is "name\nSQL").
+func migrationsPlus(t *testing.T, base fs.FS, extra ...string) (fs.FS, []string) {
 	t.Helper()
 	m := fstest.MapFS{}
-	for _, mg := range mustMigrations(migrationFS) {
+	ms := mustMigrations(base)
+	for _, mg := range ms {
 		m[mg.name] = &fstest.MapFile{Data: []byte(mg.sql)}
 	}
-	for name, sqlText := range extra {
-		m[name] = &fstest.MapFile{Data: []byte(sqlText)}
+	var names []string
+	for i, e := range extra {
+		name, sqlText, _ := strings.Cut(e, "\n")
+		file := fmt.Sprintf("%04d_%s.sql", len(ms)+1+i, name)
+		m[file] = &fstest.MapFile{Data: []byte(sqlText)}
+		names = append(names, file)
 	}
-	return m
+	return m, names
 }
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// A database written by this binary is migrated by a newer one, keeping its data; this binary
-// then refuses the newer file.
-func TestMigrateToNewerThenRefuseNewer(t *testing.T) {
+// A database written by this binary is migrated to the next version by a newer one, keeping its
+// data; this binary then refuses the newer file.
+func TestMigrateV1ToV2ThenRefuseNewer(t *testing.T) {
+	latest := len(mustMigrations(migrationFS))
 	path := tempDB(t)
 	s, err := Open(testCtx(t), path, Options{})
 	if err != nil {
@@ -119,14 +122,13 @@ func TestMigrateToNewerThenRefuseNewer(t *testing.T) {
 	s.Close()
 
 	db := rawDB(t, path)
-	next := migrationsPlus(t, map[string]string{
-		futureName(1, "priority"): "ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 5;\nCREATE INDEX jobs_priority ON jobs (priority);",
-	})
-	if err := migrate(testCtx(t), db, next, path, discard); err != nil {
-		t.Fatalf("migrate to the next version: %v", err)
+	v2, _ := migrationsPlus(t, migrationFS,
+		"priority\nALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 5;\nCREATE INDEX jobs_priority ON jobs (priority);")
+	if err := migrate(testCtx(t), db, v2, path, discard); err != nil {
+		t.Fatalf("migrate to v%d: %v", latest+1, err)
 	}
-	if v := pragmaInt(t, db, "user_version"); v != latestVersion()+1 {
-		t.Fatalf("user_version = %d, want %d", v, latestVersion()+1)
+	if v := pragmaInt(t, db, "user_version"); v != latest+1 {
+		t.Fatalf("user_version = %d, want %d", v, latest+1)
 	}
 	var rel string
 	var prio int
@@ -134,7 +136,7 @@ func TestMigrateToNewerThenRefuseNewer(t *testing.T) {
 		t.Fatalf("row after migration: %q %d %v", rel, prio, err)
 	}
 	// Migrating again is a no-op.
-	if err := migrate(testCtx(t), db, next, path, discard); err != nil {
+	if err := migrate(testCtx(t), db, v2, path, discard); err != nil {
 		t.Fatalf("second migrate: %v", err)
 	}
 	db.Close()
@@ -166,7 +168,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	s := openAt(t, path, Options{})
+	s := openSQLiteAt(t, path, Options{})
 	jobs, err := s.JobsAt(testCtx(t), "f", "old.mov")
 	if err != nil || len(jobs) != 1 || jobs[0].RunID != "r-1" || !jobs[0].RunWindowFrom.IsZero() || jobs[0].CopyOf != 0 || jobs[0].RunParams != "" {
 		t.Fatalf("job after migration: %+v %v", jobs, err)
@@ -192,6 +194,7 @@ func TestFutureUserVersionRefused(t *testing.T) {
 }
 
 func TestFailedMigrationRollsBack(t *testing.T) {
+	latest := len(mustMigrations(migrationFS))
 	path := tempDB(t)
 	s, err := Open(testCtx(t), path, Options{})
 	if err != nil {
@@ -199,15 +202,14 @@ func TestFailedMigrationRollsBack(t *testing.T) {
 	}
 	s.Close()
 	db := rawDB(t, path)
-	bad := migrationsPlus(t, map[string]string{
-		futureName(1, "ok"):  "CREATE TABLE extra (x INTEGER);",
-		futureName(2, "bad"): "ALTER TABLE nope ADD COLUMN y INTEGER;",
-	})
-	if err := migrate(testCtx(t), db, bad, path, discard); err == nil || !strings.Contains(err.Error(), futureName(2, "bad")) {
-		t.Fatalf("migrate = %v, want error naming %s", err, futureName(2, "bad"))
+	bad, names := migrationsPlus(t, migrationFS,
+		"ok\nCREATE TABLE extra (x INTEGER);",
+		"bad\nALTER TABLE nope ADD COLUMN y INTEGER;")
+	if err := migrate(testCtx(t), db, bad, path, discard); err == nil || !strings.Contains(err.Error(), names[1]) {
+		t.Fatalf("migrate = %v, want error naming %s", err, names[1])
 	}
-	if v := pragmaInt(t, db, "user_version"); v != latestVersion() {
-		t.Fatalf("user_version = %d after failed migration, want %d", v, latestVersion())
+	if v := pragmaInt(t, db, "user_version"); v != latest {
+		t.Fatalf("user_version = %d after failed migration, want %d", v, latest)
 	}
 	var n int
 	if err := db.QueryRowContext(testCtx(t), "SELECT count(*) FROM sqlite_master WHERE name = 'extra'").Scan(&n); err != nil || n != 0 {
@@ -300,7 +302,7 @@ func TestOpenOddPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := filepath.Join(dir, "jobs.db")
-	s := openAt(t, db, Options{})
+	s := openSQLiteAt(t, db, Options{})
 	mustAdd(t, s, newJob("f", "a.mov"), t0)
 	if _, err := os.Stat(db); err != nil {
 		t.Fatalf("database not at the given path: %v", err)

@@ -241,12 +241,12 @@ func (s *SQLite) queryJobs(ctx context.Context, query string, cached bool, args 
 	return jobs, rows.Err()
 }
 
+const runsStartedSinceSQL = "SELECT folder, run_start_at FROM jobs WHERE run_start_at >= ? AND run_start_at > 0 ORDER BY run_start_at, id"
+
 // RunsStartedSince lists run starts at or after since, oldest first. It reads every job row
 // once (no index on run_start_at): the daemon calls it at start, the CLI for status and plan.
 func (s *SQLite) RunsStartedSince(ctx context.Context, since time.Time) ([]RunStart, error) {
-	rows, err := s.r.QueryContext(ctx,
-		"SELECT folder, run_start_at FROM jobs WHERE run_start_at >= ? AND run_start_at > 0 ORDER BY run_start_at",
-		toMillis(since))
+	rows, err := s.r.QueryContext(ctx, runsStartedSinceSQL, toMillis(since))
 	if err != nil {
 		return nil, fmt.Errorf("list run starts: %w", err)
 	}

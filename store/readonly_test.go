@@ -9,28 +9,28 @@ import (
 	"time"
 )
 
-func TestReadOnlyWhileWriterOpen(t *testing.T) {
-	path := tempDB(t)
-	w := openAt(t, path, Options{})
+func (su suite) TestReadOnlyWhileWriterOpen(t *testing.T) {
+	db := su.newDB(t)
+	w := su.openAt(t, db, Options{})
 	ctx := testCtx(t)
 	j := mustAdd(t, w, newJob("f", "a.mov"), t0)
-	ro := openAt(t, path, Options{ReadOnly: true})
+	ro := su.openAt(t, db, Options{ReadOnly: true})
 
 	if got := mustGet(t, ro, j.ID); got.RelPath != "a.mov" {
 		t.Fatalf("read-only Get = %+v", got)
 	}
 	// Uncommitted writes are invisible; committed ones are seen at once.
-	tx, err := w.w.BeginTx(ctx, nil)
+	tx, err := w.beginRaw(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tx.ExecContext(ctx, "UPDATE jobs SET note = 'pending' WHERE id = ?", j.ID); err != nil {
+	if err := tx.exec(ctx, "UPDATE jobs SET note = 'pending' WHERE id = ?", j.ID); err != nil {
 		t.Fatal(err)
 	}
 	if got := mustGet(t, ro, j.ID); got.Note != "" {
 		t.Fatalf("read-only handle saw an uncommitted write: %q", got.Note)
 	}
-	if err := tx.Commit(); err != nil {
+	if err := tx.commit(); err != nil {
 		t.Fatal(err)
 	}
 	if got := mustGet(t, ro, j.ID); got.Note != "pending" {
@@ -48,7 +48,7 @@ func TestReadOnlyWhileWriterOpen(t *testing.T) {
 		t.Fatalf("read-only List = %+v, %v", l, err)
 	}
 
-	// Every write is refused, by the store and by SQLite itself.
+	// Every write is refused, by the store and by the database itself.
 	writes := map[string]error{}
 	_, _, writes["AddJob"] = ro.AddJob(ctx, newJob("f", "b.mov"), t0)
 	writes["Save"] = ro.Save(ctx, &j, "")
@@ -56,13 +56,19 @@ func TestReadOnlyWhileWriterOpen(t *testing.T) {
 	_, writes["Claim"] = ro.Claim(ctx, "w", nil, t0, time.Minute, 1)
 	writes["Renew"] = ro.Renew(ctx, "w", []int64{j.ID}, t0)
 	_, writes["ReleaseOwner"] = ro.ReleaseOwner(ctx, "w")
+	writes["Release"] = ro.Release(ctx, "w", []int64{j.ID})
 	writes["SetMeta"] = ro.SetMeta(ctx, "k", "v")
+	_, writes["LockAgent"] = ro.LockAgent(ctx, "agent-1")
+	writes["RegisterInstance"] = ro.RegisterInstance(ctx, Instance{ID: "i", Host: "h"}, t0)
+	writes["HeartbeatInstance"] = ro.HeartbeatInstance(ctx, "i", t0)
+	writes["RemoveInstance"] = ro.RemoveInstance(ctx, "i")
+	_, writes["PruneInstances"] = ro.PruneInstances(ctx, t0)
 	for name, err := range writes {
 		if !errors.Is(err, ErrReadOnly) {
 			t.Errorf("read-only %s = %v, want ErrReadOnly", name, err)
 		}
 	}
-	if _, err := ro.r.ExecContext(ctx, "UPDATE jobs SET note = 'x'"); err == nil {
+	if err := ro.rawExecRead(ctx, "UPDATE jobs SET note = 'x'"); err == nil {
 		t.Error("raw write through the read-only pool succeeded")
 	}
 	// The writer is not disturbed by the reader.
@@ -80,7 +86,7 @@ func TestDatabaseIsPrivate(t *testing.T) {
 	old := syscallUmask(0o022)
 	t.Cleanup(func() { syscallUmask(old) })
 	path := tempDB(t)
-	s := openAt(t, path, Options{})
+	s := openSQLiteAt(t, path, Options{})
 	mustAdd(t, s, newJob("f", "a.mov"), t0)
 	for _, p := range []string{path, path + "-wal", path + "-shm"} {
 		fi, err := os.Stat(p)
@@ -97,7 +103,7 @@ func TestDatabaseIsPrivate(t *testing.T) {
 	for _, p := range []string{path, path + "-wal", path + "-shm"} {
 		os.Chmod(p, 0o644)
 	}
-	openAt(t, path, Options{})
+	openSQLiteAt(t, path, Options{})
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("existing database: %v %v, want -rw-------", fi.Mode().Perm(), err)
 	}

@@ -13,6 +13,24 @@ const jobColumns = `id, folder, rel_path, size, mtime_ns, file_id, agent_id, con
 	run_message, outputs, owner, lease_until, created_at, updated_at, run_window_from, run_window_to, run_params,
 	copy_of`
 
+// splitColumns returns the names of a column list like jobColumns.
+func splitColumns(columns string) []string {
+	cols := strings.Split(columns, ",")
+	for i, c := range cols {
+		cols[i] = strings.TrimSpace(c)
+	}
+	return cols
+}
+
+// qualified prefixes each column of a list like jobColumns with table.
+func qualified(table, columns string) string {
+	cols := splitColumns(columns)
+	for i, c := range cols {
+		cols[i] = table + "." + c
+	}
+	return strings.Join(cols, ", ")
+}
+
 type scanner interface{ Scan(dest ...any) error }
 
 func scanJob(sc scanner) (Job, error) {

@@ -1,8 +1,9 @@
 // Package store keeps one row per job (one watched file run through the Mosaic agent) and its
 // history, so that a crash, kill -9 or power loss loses nothing and no job runs twice.
 //
-// The Store interface hides SQLite so a PostgreSQL implementation (FOR UPDATE SKIP LOCKED claims)
-// can follow; *SQLite is the implementation used today.
+// The Store interface has two implementations: *SQLite, one file owned by one process (the
+// default), and *Postgres, one database shared by several daemons on several hosts (claims with
+// FOR UPDATE SKIP LOCKED and leases, run starts serialized per agent by advisory locks).
 package store
 
 import (
@@ -138,8 +139,8 @@ var (
 	ErrReadOnly = errors.New("store: opened read-only")
 )
 
-// Store is what the pipeline and the CLI use. It must not leak SQLite specifics so that a PostgreSQL
-// implementation (FOR UPDATE SKIP LOCKED claims) can follow.
+// Store is what the pipeline and the CLI use; *SQLite and *Postgres behave the same behind it
+// (the conformance suite in the tests runs against both).
 type Store interface {
 	// AddJob records a found file. If a job with the same (folder, rel_path, size, mtime) exists it is
 	// returned with created=false and nothing changes. Otherwise it inserts a job at StepFound,
@@ -161,6 +162,9 @@ type Store interface {
 	Claim(ctx context.Context, owner string, steps []Step, now time.Time, lease time.Duration, limit int) ([]Job, error)
 	// Renew extends the lease of the given jobs still owned by owner.
 	Renew(ctx context.Context, owner string, ids []int64, until time.Time) error
+	// Release ends owner's leases of the given jobs without writing them (owner is kept, as by a
+	// Save with a zero LeaseUntil): anyone may claim them at once. Jobs owner lost are skipped.
+	Release(ctx context.Context, owner string, ids []int64) error
 	// ReleaseOwner clears owner/lease of every job held by owner (daemon start: take back own jobs at once).
 	ReleaseOwner(ctx context.Context, owner string) (int, error)
 	// Save writes all mutable fields of job (everything except ID, identity columns and CreatedAt;
@@ -190,7 +194,40 @@ type Store interface {
 	RunsStartedSince(ctx context.Context, since time.Time) ([]RunStart, error)
 	GetMeta(ctx context.Context, key string) (string, error) // "" if unset
 	SetMeta(ctx context.Context, key, value string) error
+
+	// LockAgent serializes run starts of one agent among every user of the store: it waits until
+	// no other holder (in this process or, for a shared database, on any host) holds agentID's
+	// lock, or until ctx is done. unlock releases it and may be called more than once. A holder
+	// that dies releases its locks with its process (SQLite) or database session (PostgreSQL).
+	LockAgent(ctx context.Context, agentID string) (unlock func(), err error)
+
+	// RegisterInstance records (or replaces) a running daemon, with StartedAt and HeartbeatAt
+	// set to now. Instance.ID is the owner name its claims use.
+	RegisterInstance(ctx context.Context, in Instance, now time.Time) error
+	// HeartbeatInstance records that instance id is alive at now; ErrNotFound if it is not
+	// registered (pruned meanwhile: register again).
+	HeartbeatInstance(ctx context.Context, id string, now time.Time) error
+	// RemoveInstance forgets instance id (a clean shutdown); removing an unknown id is no error.
+	RemoveInstance(ctx context.Context, id string) error
+	// PruneInstances forgets instances whose last heartbeat is before cutoff and returns how many.
+	PruneInstances(ctx context.Context, cutoff time.Time) (int, error)
+	// Instances lists the registered instances, most recently started first, each with the
+	// jobs it holds at now (owned with a lease that has not expired).
+	Instances(ctx context.Context, now time.Time) ([]Instance, error)
+
 	Close() error
+}
+
+// Instance is one running daemon sharing the store.
+type Instance struct {
+	ID          string // owner name of its claims
+	Host        string
+	PID         int
+	Version     string
+	ConfigPath  string
+	StartedAt   time.Time
+	HeartbeatAt time.Time
+	Jobs        []int64 // held jobs, filled by Instances; ascending
 }
 
 // Options configures Open.
@@ -199,6 +236,9 @@ type Options struct {
 	// ReadOnly opens an existing database for reading only (e.g. `mosaic-watch status` while the
 	// daemon runs): no migration, every write returns ErrReadOnly.
 	ReadOnly bool
+	// Password is PostgreSQL's password when it comes from neither the URL, PGPASSWORD nor
+	// ~/.pgpass (database.password_file); it overrides them. Ignored by SQLite.
+	Password string
 }
 
 var _ Store = (*SQLite)(nil)

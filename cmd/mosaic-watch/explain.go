@@ -132,7 +132,7 @@ func explain(ctx context.Context, cfg *config.Config, arg string, now time.Time)
 	approved := false
 	if st != nil {
 		defer st.Close()
-		ex.Reload = reloadFailure(ctx, st)
+		ex.Reload = reloadFailure(ctx, st, cfg)
 		if jobs, err = st.JobsAt(ctx, f.Input, rel); err != nil {
 			return nil, err
 		}
@@ -243,10 +243,10 @@ func jobNext(cfg *config.Config, f config.Folder, j *store.Job) string {
 }
 
 // openStoreReadOnlyIfAny opens the state database read-only, or returns nil if there is none.
-func openStoreReadOnlyIfAny(ctx context.Context, cfg *config.Config) (*store.SQLite, error) {
+func openStoreReadOnlyIfAny(ctx context.Context, cfg *config.Config) (store.Store, error) {
 	st, err := openStoreForCLI(ctx, cfg, true)
 	if err != nil {
-		if _, statErr := os.Stat(dbPath(cfg)); errors.Is(statErr, fs.ErrNotExist) {
+		if _, statErr := os.Stat(dbPath(cfg)); !cfg.Database.Shared() && errors.Is(statErr, fs.ErrNotExist) {
 			return nil, nil
 		}
 		return nil, err

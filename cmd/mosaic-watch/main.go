@@ -57,6 +57,7 @@ func commands() []command {
 		{"health", "ask the running daemon whether it is healthy (exit 0 ok, 1 not)", cmdHealth},
 		{"demo", "see the product work in one command, against a bundled fake Mosaic", cmdDemo},
 		{"service", "install and control mosaic-watch as a system service", cmdService},
+		{"store", "copy a single host's jobs into a shared PostgreSQL database", cmdStore},
 		{"version", "print the version", cmdVersion},
 	}
 }

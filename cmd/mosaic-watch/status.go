@@ -81,7 +81,7 @@ problems is reported (exit code 2), and the jobs are still shown from the state 
 	if err != nil {
 		return err
 	}
-	rec, running, err := daemon.ReadHealth(ctx, st)
+	rec, running, err := daemon.ReadHealth(ctx, st, cfg)
 	if err != nil {
 		return err
 	}
@@ -91,9 +91,14 @@ problems is reported (exit code 2), and the jobs are still shown from the state 
 		}
 		ov.Degraded[names.Of(input)] = why
 	}
-	ov.ConfigReload = reloadFailure(ctx, st)
+	ov.ConfigReload = reloadFailure(ctx, st, cfg)
 	if ov.RunLimits, err = runLimits(ctx, st, cfg, time.Now()); err != nil {
 		return err
+	}
+	if cfg.Database.Shared() {
+		if ov.Instances, err = jobview.LiveInstances(ctx, st, time.Now(), daemon.InstanceLive); err != nil {
+			return err
+		}
 	}
 	if *asJSON {
 		if err := printJSON(env.stdout, ov); err != nil {
@@ -102,6 +107,7 @@ problems is reported (exit code 2), and the jobs are still shown from the state 
 		return configErr
 	}
 	printOverview(env.stdout, cfg, ov)
+	printInstances(env.stdout, cfg, ov.Instances)
 	printDegraded(env.stdout, cfg, rec, running)
 	if err := printAccount(ctx, env.stdout, cfg, st); err != nil {
 		return err
@@ -124,12 +130,12 @@ func loadConfigLenient(env *cliEnv, cmd, path string) (*config.Config, error) {
 	}
 	fmt.Fprintf(env.stderr, "warning: %s has problems (listed at the end); showing what the state "+
 		"database holds\n\n", path)
-	return &config.Config{File: abs, StateDir: config.StateDirOf(abs, env.lookupEnv)}, err
+	return config.StoreOf(abs, env.lookupEnv), err
 }
 
 // printAccount prints the credit balance the daemon last read and the folders whose agent
 // another client also runs (a lost run-start answer for those waits for a person).
-func printAccount(ctx context.Context, w io.Writer, cfg *config.Config, st *store.SQLite) error {
+func printAccount(ctx context.Context, w io.Writer, cfg *config.Config, st store.Store) error {
 	if c, err := pipeline.LoadCredits(ctx, st); err != nil {
 		return err
 	} else if c != nil {
@@ -177,17 +183,19 @@ func printJSON(w io.Writer, v any) error {
 // dbPath is where the daemon keeps its job database.
 func dbPath(cfg *config.Config) string { return filepath.Join(cfg.StateDir, daemon.DBFileName) }
 
-// openStoreForCLI opens the daemon's database from another process.
-func openStoreForCLI(ctx context.Context, cfg *config.Config, readOnly bool) (
-	*store.SQLite, error) {
-	path := dbPath(cfg)
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("no state database at %s yet: the daemon has not run with this "+
-			"configuration (state_dir: %s)", path, cfg.StateDir)
+// openStoreForCLI opens the daemon's job store from another process: the PostgreSQL database
+// of database.url, or the SQLite file in state_dir.
+func openStoreForCLI(ctx context.Context, cfg *config.Config, readOnly bool) (store.Store, error) {
+	if !cfg.Database.Shared() {
+		path := dbPath(cfg)
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no state database at %s yet: the daemon has not run with this "+
+				"configuration (state_dir: %s)", path, cfg.StateDir)
+		}
 	}
-	st, err := store.Open(ctx, path, store.Options{ReadOnly: readOnly})
+	st, err := daemon.OpenStore(ctx, cfg, nil, readOnly)
 	if err != nil {
-		return nil, fmt.Errorf("open the state database: %w", err)
+		return nil, fmt.Errorf("open the job store: %w", err)
 	}
 	return st, nil
 }
@@ -345,3 +353,31 @@ func printHistory(w io.Writer, views []jobview.Job) {
 
 // humanSize writes a byte count for people (one formatter for the whole binary).
 var humanSize = pipeline.FormatBytes
+
+// printInstances lists the daemons sharing the PostgreSQL job store and the jobs each holds.
+func printInstances(w io.Writer, cfg *config.Config, instances []jobview.Instance) {
+	if !cfg.Database.Shared() {
+		return
+	}
+	fmt.Fprintf(w, "\nInstances on %s:", cfg.Database.Redacted())
+	if len(instances) == 0 {
+		fmt.Fprintf(w, " none running (no heartbeat in the last %s)\n", daemon.InstanceLive)
+		return
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  HOST\tPID\tVERSION\tSINCE\tHEARTBEAT\tJOBS HELD")
+	for _, in := range instances {
+		held := "none"
+		if len(in.Jobs) > 0 {
+			ids := make([]string, len(in.Jobs))
+			for i, id := range in.Jobs {
+				ids[i] = fmt.Sprintf("#%d", id)
+			}
+			held = strings.Join(ids, " ")
+		}
+		fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\t%s ago\t%s\n", in.Host, in.PID, in.Version,
+			in.StartedAt.Local().Format(time.DateTime), time.Since(in.HeartbeatAt).Round(time.Second), held)
+	}
+	tw.Flush()
+}

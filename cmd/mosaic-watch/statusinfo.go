@@ -15,9 +15,9 @@ import (
 	"github.com/mosaic-watch/mosaic-watch/store"
 )
 
-// reloadFailure reads the daemon's last failed reload, or nil.
-func reloadFailure(ctx context.Context, st store.Store) *jobview.ReloadFailure {
-	raw, err := st.GetMeta(ctx, daemon.ReloadErrorKey)
+// reloadFailure reads the last failed reload of cfg's daemon (on this host), or nil.
+func reloadFailure(ctx context.Context, st store.Store, cfg *config.Config) *jobview.ReloadFailure {
+	raw, err := st.GetMeta(ctx, daemon.HostMetaKey(cfg, daemon.ReloadErrorKey))
 	if err != nil || raw == "" {
 		return nil
 	}

@@ -7,8 +7,10 @@ import (
 	"text/tabwriter"
 
 	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/config"
+	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/daemon"
 	"github.com/mosaic-watch/mosaic-watch/mosaic"
 	"github.com/mosaic-watch/mosaic-watch/pipeline"
+	"github.com/mosaic-watch/mosaic-watch/store"
 )
 
 func cmdValidate(ctx context.Context, env *cliEnv, args []string) error {
@@ -23,6 +25,9 @@ With --online it also asks Mosaic about each folder's agent, as the daemon does 
 start: the agent exists and the API key may read it, every update_params and ignore_nodes key
 is one of its nodes, and it takes exactly one video (agents with several video inputs and
 generation-only agents are not supported yet). It also shows the account's credit balance.
+With database.url it connects to the PostgreSQL database and checks that its schema is
+mosaic-watch's and not newer than this binary (an empty database is fine: the daemon creates
+the tables at its first start).
 Exit code 0 when valid, 2 when not, 1 when Mosaic could not be asked.
 
 --schema prints the configuration's JSON Schema (draft 2020-12) instead, for editors: save it
@@ -51,6 +56,12 @@ and name it in the file's first line, "# yaml-language-server: $schema=PATH".`)
 	fmt.Fprintf(out, "Mosaic API:  %s (uploads via the %q endpoints), polling every %s\n",
 		mosaic.RedactURL(cfg.BaseURL), cfg.UploadAPI, cfg.PollInterval)
 	fmt.Fprintf(out, "State:       %s\n", cfg.StateDir)
+	if cfg.Database.Shared() {
+		fmt.Fprintf(out, "Jobs:        PostgreSQL %s (shared with the daemons on the same database)\n",
+			cfg.Database.Redacted())
+	} else {
+		fmt.Fprintf(out, "Jobs:        SQLite in state_dir\n")
+	}
 	fmt.Fprintf(out, "Limits:      %d uploads, %d runs, %d downloads at once\n",
 		cfg.Limits.Uploads, cfg.Limits.ActiveRuns, cfg.Limits.Downloads)
 	perDay := "no limit"
@@ -85,8 +96,14 @@ and name it in the file's first line, "# yaml-language-server: $schema=PATH".`)
 	return tw.Flush()
 }
 
-// validateOnline asks Mosaic about every folder's agent (pipeline.Preflight) and the balance.
+// validateOnline asks Mosaic about every folder's agent (pipeline.Preflight) and the balance,
+// and checks the PostgreSQL database of database.url.
 func validateOnline(ctx context.Context, env *cliEnv, cfg *config.Config) error {
+	if cfg.Database.Shared() {
+		if err := validateDatabase(ctx, env, cfg); err != nil {
+			return err
+		}
+	}
 	client, err := mosaic.New(mosaic.Options{
 		BaseURL: cfg.BaseURL, APIKey: cfg.APIKey, UserAgent: "mosaic-watch/" + version,
 	})
@@ -120,5 +137,27 @@ func validateOnline(ctx context.Context, env *cliEnv, cfg *config.Config) error 
 		fmt.Fprintf(env.stdout, "Credits: %s\n", rec.String())
 	}
 	fmt.Fprintln(env.stdout)
+	return nil
+}
+
+// validateDatabase connects to database.url read-only and checks its schema version.
+func validateDatabase(ctx context.Context, env *cliEnv, cfg *config.Config) error {
+	st, err := daemon.OpenStore(ctx, cfg, nil, true)
+	if errors.Is(err, store.ErrNoSchema) {
+		fmt.Fprintf(env.stdout, "Database %s: reachable, no mosaic-watch tables yet (the daemon creates them at its first start).\n",
+			cfg.Database.Redacted())
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("check database.url: %w", err)
+	}
+	defer st.Close()
+	pg := st.(*store.Postgres)
+	version, latest, err := pg.SchemaVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("check database.url: %w", err)
+	}
+	fmt.Fprintf(env.stdout, "Database %s: reachable, mosaic-watch schema version %d (this binary: %d).\n",
+		pg.Name(), version, latest)
 	return nil
 }

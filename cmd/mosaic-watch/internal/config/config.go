@@ -31,6 +31,7 @@ type Config struct {
 	MaxRetryAfter   time.Duration
 	UploadAPI       mosaic.UploadAPI // mosaic.upload_api
 	StateDir        string           // state_dir; created by the daemon, not by Load
+	Database        Database         // database: the job store (SQLite in state_dir when unset)
 	LogLevel        slog.Level       // log.level: debug, info, warn or error
 	LogFormat       string           // log.format: text or json
 	Limits          Limits

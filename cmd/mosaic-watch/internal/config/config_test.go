@@ -467,6 +467,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		MaxRetryAfter:   10 * time.Minute,
 		UploadAPI:       "uploads",
 		StateDir:        DefaultStateDir(),
+		Database:        Database{Lease: DefaultLease},
 		LogLevel:        slog.LevelInfo,
 		LogFormat:       "text",
 		Limits:          Limits{Uploads: 2, ActiveRuns: 8, Downloads: 2, BacklogConfirmOver: 50},

@@ -33,6 +33,7 @@ func defaults() *Config {
 		MaxRetryAfter:  pipeline.DefaultMaxRetryAfter,
 		UploadAPI:      mosaic.UploadsAPI,
 		StateDir:       DefaultStateDir(),
+		Database:       Database{Lease: DefaultLease},
 		LogLevel:       slog.LevelInfo,
 		LogFormat:      "text",
 		Limits: Limits{

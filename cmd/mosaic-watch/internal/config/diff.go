@@ -58,6 +58,7 @@ func PlanReload(running, next *Config) Reload {
 	}
 	a := &applied
 	restart("state_dir", running.StateDir != next.StateDir, func() { a.StateDir = running.StateDir })
+	restart("database", running.Database != next.Database, func() { a.Database = running.Database })
 	restart("mosaic.base_url", running.BaseURL != next.BaseURL, func() { a.BaseURL = running.BaseURL })
 	restart("mosaic.upload_api", running.UploadAPI != next.UploadAPI,
 		func() { a.UploadAPI = running.UploadAPI })

@@ -123,6 +123,7 @@ type loader struct {
 	apiKeyFile    *location
 	apiKeyFromEnv bool
 	apiKeyFileAt  string
+	db            databaseState
 }
 
 func (l *loader) problem(path string, line int, format string, args ...any) {
@@ -138,30 +139,50 @@ func (l *loader) warn(path string, line int, format string, args ...any) {
 // problems: `status` and `explain` still find the daemon's database after a bad edit. It
 // falls back to the default state directory.
 func StateDirOf(path string, lookupEnv func(string) (string, bool)) string {
+	return storeOf(path, lookupEnv).StateDir
+}
+
+// StoreOf is StateDirOf with the database section too: where the daemon of a configuration
+// file with problems keeps its jobs (the state_dir, and database.url if it is valid).
+func StoreOf(path string, lookupEnv func(string) (string, bool)) *Config {
+	return storeOf(path, lookupEnv)
+}
+
+func storeOf(path string, lookupEnv func(string) (string, bool)) *Config {
 	if lookupEnv == nil {
 		lookupEnv = os.LookupEnv
 	}
+	c := &Config{StateDir: DefaultStateDir()}
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return DefaultStateDir()
+		return c
 	}
+	c.File = abs
 	data, err := os.ReadFile(abs)
 	if err != nil {
-		return DefaultStateDir()
+		return c
 	}
 	l := &loader{file: abs, dir: filepath.Dir(abs), lookupEnv: lookupEnv, cfg: defaults()}
 	l.home, l.homeErr = os.UserHomeDir()
 	root, ok := l.parse(data)
 	if !ok || root == nil || deref(root).Kind != yaml.MappingNode {
-		return DefaultStateDir()
+		return c
 	}
 	n := deref(root)
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == "state_dir" {
+		switch n.Content[i].Value {
+		case "state_dir":
 			if s, ok := l.pathValue(n.Content[i+1], "state_dir"); ok {
-				return s
+				c.StateDir = s
+			}
+		case "database":
+			before := len(l.problems)
+			l.walkDatabase(n.Content[i+1], "database")
+			l.validateDatabase()
+			if len(l.problems) == before {
+				c.Database = l.cfg.Database
 			}
 		}
 	}
-	return DefaultStateDir()
+	return c
 }

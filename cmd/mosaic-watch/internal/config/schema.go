@@ -17,7 +17,7 @@ import (
 // Schema: the keys each section accepts. config_test.go checks config.example.yaml against these.
 var (
 	topKeys = []string{"mosaic", "state_dir", "log", "limits", "shutdown_timeout", "scan_interval",
-		"retry", "defaults", "folders", "http", "webhook"}
+		"retry", "defaults", "folders", "http", "webhook", "database"}
 	mosaicKeys = []string{"base_url", "api_key", "api_key_file", "poll_interval", "reconcile_after",
 		"max_retry_after", "upload_api"}
 	logKeys    = []string{"level", "format"}
@@ -104,6 +104,9 @@ func (l *loader) walkTop(root *yaml.Node) {
 			folders, l.foldersLine = v, k.Line
 		case "http":
 			l.walkHTTP(v, p)
+		case "database":
+			l.db.line = k.Line
+			l.walkDatabase(v, p)
 		case "webhook":
 			l.mapping(v, p, webhookKeys, func(key string, _, v *yaml.Node, p string) {
 				if key == "secret" {

@@ -67,6 +67,7 @@ func TestSchemaMatchesTheLoaderKeys(t *testing.T) {
 		{"retry", at(t, s, "properties", "retry"), retryKeys},
 		{"http", at(t, s, "properties", "http"), httpKeys},
 		{"webhook", at(t, s, "properties", "webhook"), webhookKeys},
+		{"database", at(t, s, "properties", "database"), databaseKeys},
 		{"defaults and folders", at(t, s, "$defs", "folderSettings"), folderSettingKeys},
 		{"a folder's limits", at(t, s, "$defs", "folderSettings", "properties", "limits"),
 			folderLimitsKeys},
@@ -104,6 +105,7 @@ func TestSchemaMatchesTheLoaderKeys(t *testing.T) {
 // noDefault are keys without a default value (required, optional or derived from another key).
 var noDefault = []string{"allowed_hosts", "mosaic", "api_key", "api_key_file", "state_dir", "log", "limits", "retry",
 	"defaults", "folders", "http", "listen", "token", "webhook", "secret", "public_url", "name",
+	"database", "url", "password_file",
 	"input",
 	"output", "agent_id", "after_success_move_to", "after_failure_move_to"}
 
@@ -122,6 +124,7 @@ func TestSchemaDefaultsAreTheLoaders(t *testing.T) {
 		"limits.uploads": cfg.Limits.Uploads, "limits.active_runs": cfg.Limits.ActiveRuns,
 		"limits.downloads": cfg.Limits.Downloads, "limits.max_runs_per_day": cfg.Limits.MaxRunsPerDay,
 		"limits.backlog_confirm_over": cfg.Limits.BacklogConfirmOver,
+		"database.lease":              cfg.Database.Lease,
 		"shutdown_timeout":            cfg.ShutdownTimeout, "scan_interval": cfg.ScanInterval,
 		"retry.base": cfg.Retry.Base, "retry.max": cfg.Retry.Max, "retry.attempts": cfg.Retry.Attempts,
 		"folder.recursive": f.Recursive, "folder.settle": f.Settle,

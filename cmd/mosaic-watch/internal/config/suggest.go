@@ -24,6 +24,7 @@ var keyHome = func() map[string]string {
 	add("retry:", retryKeys)
 	add("http:", httpKeys)
 	add("webhook:", webhookKeys)
+	add("database:", databaseKeys)
 	add("defaults: or a folder entry", folderSettingKeys)
 	add("a folder's limits: (or defaults.limits:)", folderLimitsKeys)
 	add("a folder entry (folders: - ...)", folderOnlyKeys)

@@ -20,6 +20,7 @@ var uuidRe = regexp.MustCompile(
 
 func (l *loader) validate() {
 	l.validateAPIKey()
+	l.validateDatabase()
 	if len(l.folders) == 0 && !l.hasProblemAt("folders") {
 		l.problem("folders", l.foldersLine, "at least one folder is required")
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -29,20 +28,23 @@ type Daemon struct {
 	cfg     *config.Config // the configuration in effect; a reload replaces it (config())
 	log     *slog.Logger
 	version string
-	store   *store.SQLite
+	store   store.Store
 	client  *mosaic.Client
 	watcher *watcher.Watcher
 	pipe    *pipeline.Pipeline
 	metrics *metrics
 	http    *httpapi.Server // nil unless http.listen is set
 
-	owner      string                          // this process's instance id (job leases, locks)
-	holder     pipeline.LockHolder             // what this process's lock files say
-	stateLock  *pipeline.FolderLock            // held for the daemon's life (under locksMu)
-	locksMu    sync.Mutex                      // inputLocks and refused (a reload changes them)
-	inputLocks map[string]*pipeline.FolderLock // by input: served inputs that can carry a lock
-	refused    map[string]string               // input -> why it is not served (another instance has it)
-	served     []config.Folder                 // the folders this process watches and processes
+	owner  string              // this process's instance id (job leases, locks)
+	holder pipeline.LockHolder // what this process's lock files say
+	// inputHolder is holder with the shared store's identity (PostgreSQL): input folders are
+	// then held together with the other daemons on that database.
+	inputHolder pipeline.LockHolder
+	stateLock   *pipeline.FolderLock            // held for the daemon's life (under locksMu)
+	locksMu     sync.Mutex                      // inputLocks and refused (a reload changes them)
+	inputLocks  map[string]*pipeline.FolderLock // by input: served inputs that can carry a lock
+	refused     map[string]string               // input -> why it is not served (another instance has it)
+	served      []config.Folder                 // the folders this process watches and processes
 
 	healthMu sync.Mutex
 	health   map[string]string // folder input -> reason it is degraded ("" = healthy)
@@ -69,15 +71,22 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, version stri
 		return nil, err
 	}
 	d.stateLock = lock
-	st, err := store.Open(ctx, filepath.Join(cfg.StateDir, DBFileName), store.Options{Logger: log})
+	st, err := OpenStore(ctx, cfg, log, false)
 	if err != nil {
 		d.unlock()
-		return nil, fmt.Errorf("open the state database: %w", err)
+		return nil, fmt.Errorf("open the job store: %w", err)
 	}
 	d.store = st
 	fail := func(err error) (*Daemon, error) { st.Close(); d.unlock(); return nil, err }
-	if err := d.takeOver(ctx, st); err != nil {
+	d.inputHolder = d.holder
+	if err := d.storeIdentity(ctx); err != nil {
 		return fail(err)
+	}
+	if err := d.takeOver(ctx, st, cfg.StateDir); err != nil {
+		return fail(err)
+	}
+	if err := d.register(ctx); err != nil {
+		return fail(fmt.Errorf("register this instance: %w", err))
 	}
 	if d.served, err = d.lockInputs(cfg.Folders); err != nil {
 		return fail(err)
@@ -126,6 +135,8 @@ func (d *Daemon) wire() error {
 		Store:          d.store,
 		Client:         d.client,
 		Owner:          d.owner,
+		Shared:         cfg.Database.Shared(),
+		Lease:          cfg.Database.Lease,
 		UploadAPI:      cfg.UploadAPI,
 		PollInterval:   cfg.PollInterval,
 		ReconcileAfter: cfg.ReconcileAfter,
@@ -161,7 +172,7 @@ func (d *Daemon) httpOptions() httpapi.Options {
 		Listen: cfg.HTTPListen, Token: cfg.HTTPToken, Exposed: cfg.HTTPExposed(),
 		AllowedHosts: cfg.HTTPAllowedHosts, WebhookSecret: cfg.WebhookSecret,
 		WebhookURL: cfg.WebhookPublicURL, Version: d.version, StateDir: cfg.StateDir,
-		Jobs: d.store, Work: d.pipe, Live: live{d},
+		Jobs: d.store, Work: d.pipe, Live: live{d}, Instances: d.instances(),
 		FolderHealth: d.folderHealth, Metrics: d.metrics.reg, Logger: d.log,
 	}
 }
@@ -238,6 +249,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		wg.Go(func() { d.preflightLater(workCtx, cfg, unchecked, func(err error) { errs <- err }) })
 	}
 	wg.Go(func() { d.watchConfigFile(workCtx) })
+	wg.Go(func() { d.heartbeatLoop(workCtx) })
 	wg.Go(func() {
 		if err := d.guardLocks(workCtx); err != nil && workCtx.Err() == nil {
 			errs <- err
@@ -268,6 +280,7 @@ func (d *Daemon) Close() error {
 	if d.http != nil {
 		d.http.Close()
 	}
+	d.unregister()
 	err := d.store.Close()
 	d.unlock()
 	return err

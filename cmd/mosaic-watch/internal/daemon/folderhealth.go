@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
+	"os"
 	"time"
 
+	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/config"
 	"github.com/mosaic-watch/mosaic-watch/pipeline"
 	"github.com/mosaic-watch/mosaic-watch/store"
 )
@@ -33,8 +35,21 @@ func (d *Daemon) folderHealth() map[string]string {
 	return out
 }
 
-// healthMetaKey is where the running daemon leaves its folder health for `status`.
+// healthMetaKey is where the running daemon leaves its folder health for `status` (per host
+// with a shared store: HostMetaKey).
 const healthMetaKey = "folder_health"
+
+// HostMetaKey is the meta key of what one daemon records about itself for `status` on its
+// host (folder health, a failed reload): key itself with SQLite, and with a store shared by
+// several daemons key with the host name and state folder, one daemon's own, so that they do
+// not overwrite each other's.
+func HostMetaKey(cfg *config.Config, key string) string {
+	if !cfg.Database.Shared() {
+		return key
+	}
+	host, _ := os.Hostname()
+	return key + ":" + host + ":" + cfg.StateDir
+}
 
 // HealthRecord is the folder health the running daemon last recorded in the state database.
 type HealthRecord struct {
@@ -62,7 +77,7 @@ func (d *Daemon) publishHealth(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-			_ = d.store.SetMeta(wctx, healthMetaKey, "")
+			_ = d.store.SetMeta(wctx, HostMetaKey(d.config(), healthMetaKey), "")
 			cancel()
 			return
 		case <-t.C:
@@ -73,7 +88,7 @@ func (d *Daemon) publishHealth(ctx context.Context) {
 func (d *Daemon) writeHealth(ctx context.Context, rec HealthRecord) error {
 	b, err := json.Marshal(rec)
 	if err == nil {
-		err = d.store.SetMeta(ctx, healthMetaKey, string(b))
+		err = d.store.SetMeta(ctx, HostMetaKey(d.config(), healthMetaKey), string(b))
 	}
 	if err != nil && ctx.Err() == nil {
 		d.log.Warn("record folder health for status", "err", err)
@@ -81,10 +96,10 @@ func (d *Daemon) writeHealth(ctx context.Context, rec HealthRecord) error {
 	return err
 }
 
-// ReadHealth returns the folder health the running daemon last recorded; ok is false when no
-// daemon has recorded any (it is not running, or stopped cleanly).
-func ReadHealth(ctx context.Context, st store.Store) (rec HealthRecord, ok bool, err error) {
-	s, err := st.GetMeta(ctx, healthMetaKey)
+// ReadHealth returns the folder health the running daemon of cfg (on this host) last recorded;
+// ok is false when no daemon has recorded any (it is not running, or stopped cleanly).
+func ReadHealth(ctx context.Context, st store.Store, cfg *config.Config) (rec HealthRecord, ok bool, err error) {
+	s, err := st.GetMeta(ctx, HostMetaKey(cfg, healthMetaKey))
 	if err != nil || s == "" {
 		return HealthRecord{}, false, err
 	}

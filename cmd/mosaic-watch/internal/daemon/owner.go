@@ -10,8 +10,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/mosaic-watch/mosaic-watch/cmd/mosaic-watch/internal/config"
@@ -63,13 +66,25 @@ func lockState(dir string, h pipeline.LockHolder) (*pipeline.FolderLock, error) 
 	return l, nil
 }
 
+// instanceFile keeps, in the state folder, the instance id of the last process that used it.
+const instanceFile = "instance-id"
+
 // takeOver records this process as the state folder's owner and releases the leases of the
-// previous one at once (it is gone: we hold the state lock), so its unfinished jobs resume now
-// rather than when their leases run out.
-func (d *Daemon) takeOver(ctx context.Context, st store.Store) error {
-	prev, err := st.GetMeta(ctx, "instance_id")
-	if err != nil {
+// previous process on this state folder at once (it is gone: we hold the state lock), so its
+// unfinished jobs resume now rather than when their leases run out. The previous id is kept in
+// the state folder, not in the store: a store shared with other hosts holds their live leases,
+// which only expire. (A state folder of an older version kept it in the SQLite store's meta.)
+func (d *Daemon) takeOver(ctx context.Context, st store.Store, stateDir string) error {
+	path := filepath.Join(stateDir, instanceFile)
+	b, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("read the previous instance id: %w", err)
+	}
+	prev := strings.TrimSpace(string(b))
+	if _, sqlite := st.(*store.SQLite); prev == "" && sqlite {
+		if prev, err = st.GetMeta(ctx, "instance_id"); err != nil {
+			return fmt.Errorf("read the previous instance id: %w", err)
+		}
 	}
 	if prev != "" && prev != d.owner {
 		n, err := st.ReleaseOwner(ctx, prev)
@@ -79,11 +94,21 @@ func (d *Daemon) takeOver(ctx context.Context, st store.Store) error {
 		if n > 0 {
 			d.log.Info("resuming unfinished jobs of the previous run", "jobs", n)
 		}
+		_ = st.RemoveInstance(ctx, prev)
 	}
-	if err := st.SetMeta(ctx, "instance_id", d.owner); err != nil {
+	if err := writeFileAtomic(path, []byte(d.owner+"\n")); err != nil {
 		return fmt.Errorf("save instance id: %w", err)
 	}
 	return nil
+}
+
+// writeFileAtomic replaces path with data: a crash leaves the old content or the new.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // lockInputs takes the lock of every input folder in folders that this process does not hold
@@ -99,7 +124,7 @@ func (d *Daemon) lockInputs(folders []config.Folder) ([]config.Folder, error) {
 			served = append(served, f)
 			continue
 		}
-		l, err := pipeline.LockFolder(f.Input, d.holder)
+		l, err := d.lockInput(f.Input)
 		var le *pipeline.LockedError
 		switch {
 		case err == nil:
@@ -127,6 +152,15 @@ func (d *Daemon) lockInputs(folders []config.Folder) ([]config.Folder, error) {
 			d.refusedSummaryLocked())
 	}
 	return served, nil
+}
+
+// lockInput takes an input folder's lock: alone with SQLite, together with the daemons on the
+// same database with PostgreSQL.
+func (d *Daemon) lockInput(input string) (*pipeline.FolderLock, error) {
+	if d.inputHolder.Store != "" {
+		return pipeline.LockFolderShared(input, d.inputHolder)
+	}
+	return pipeline.LockFolder(input, d.holder)
 }
 
 // releaseInputs lets go of the locks of inputs not in keep (folders no longer served). Why a
@@ -297,7 +331,7 @@ func (d *Daemon) checkLocks(ctx context.Context) error {
 		if old == nil || !old.Lost() {
 			continue
 		}
-		l, err := pipeline.LockFolder(in, d.holder)
+		l, err := d.lockInput(in)
 		var le *pipeline.LockedError
 		switch {
 		case err == nil:

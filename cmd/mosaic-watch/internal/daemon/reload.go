@@ -205,7 +205,7 @@ func hasInput(list []config.Folder, input string) bool {
 func (d *Daemon) setReloadError(ctx context.Context, msg string, data []byte) {
 	// Recorded for status before /healthz and the dashboard show it, so both agree.
 	raw, _ := json.Marshal(ReloadError{At: time.Now().UTC(), Error: msg})
-	if err := d.store.SetMeta(ctx, ReloadErrorKey, string(raw)); err != nil {
+	if err := d.store.SetMeta(ctx, HostMetaKey(d.config(), ReloadErrorKey), string(raw)); err != nil {
 		d.log.Warn("record the failed reload for status", "err", err)
 	}
 	d.reload.errMu.Lock()
@@ -218,10 +218,10 @@ func (d *Daemon) clearReloadError(ctx context.Context) {
 	d.reload.errMu.Lock()
 	d.reload.err = ""
 	d.reload.errMu.Unlock()
-	if v, err := d.store.GetMeta(ctx, ReloadErrorKey); err == nil && v == "" {
+	if v, err := d.store.GetMeta(ctx, HostMetaKey(d.config(), ReloadErrorKey)); err == nil && v == "" {
 		return
 	}
-	if err := d.store.SetMeta(ctx, ReloadErrorKey, ""); err != nil {
+	if err := d.store.SetMeta(ctx, HostMetaKey(d.config(), ReloadErrorKey), ""); err != nil {
 		d.log.Warn("clear the failed reload for status", "err", err)
 	}
 }

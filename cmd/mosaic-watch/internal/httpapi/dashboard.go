@@ -46,6 +46,9 @@ type dashboardData struct {
 	TotalJobs int
 	Credits   *pipeline.CreditsRecord // nil until the daemon read the balance
 	Shared    []sharedRow             // folders whose agent another client also runs
+	// Instances are the daemons sharing the job store; SharedStore says the store is shared.
+	Instances   []jobview.Instance
+	SharedStore bool
 }
 
 type sharedRow struct {
@@ -84,6 +87,7 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request) {
 		Version: s.opts.Version, Now: time.Now(), Refresh: dashboardRefresh,
 		Health: s.health(r.Context()), Paused: s.opts.Work.Paused(), States: jobview.States,
 		CSRF: s.csrf, Finished: ov.Finished, Waiting: ov.Waiting,
+		Instances: ov.Instances, SharedStore: s.opts.Instances != nil,
 	}
 	var pending map[string]int
 	if s.opts.Live != nil {

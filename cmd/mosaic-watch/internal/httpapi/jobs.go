@@ -50,6 +50,11 @@ func (s *Server) overview(ctx context.Context) (*jobview.Overview, error) {
 			ov.Degraded[names.Of(input)] = why
 		}
 	}
+	if s.opts.Instances != nil {
+		if ov.Instances, err = s.opts.Instances(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return ov, nil
 }
 

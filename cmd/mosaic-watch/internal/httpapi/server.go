@@ -91,6 +91,9 @@ type Options struct {
 	StateDir   string   // its disk is checked by /healthz, with the output folders'
 	Jobs       Jobs
 	Work       Work
+	// Instances lists the daemons sharing the job store (PostgreSQL) and the jobs each holds;
+	// nil with a store of one daemon (SQLite).
+	Instances func(ctx context.Context) ([]jobview.Instance, error)
 	// FolderHealth returns why each folder (by input) is degraded; "" or absent = healthy.
 	FolderHealth func() map[string]string
 	Metrics      prometheus.Gatherer // the daemon's instruments, served on /metrics

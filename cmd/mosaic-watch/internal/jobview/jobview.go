@@ -65,6 +65,38 @@ type Overview struct {
 	// Filled in by `status`, which reads them beside the jobs.
 	ConfigReload *ReloadFailure `json:"config_reload_failed,omitempty"`
 	RunLimits    []RunLimit     `json:"run_limits,omitempty"`
+	// Instances are the daemons sharing the job store (PostgreSQL) whose heartbeat is recent,
+	// with the jobs each holds now; empty with SQLite.
+	Instances []Instance `json:"instances,omitempty"`
+}
+
+// Instance is one running daemon on a shared job store.
+type Instance struct {
+	ID          string    `json:"id"`
+	Host        string    `json:"host"`
+	PID         int       `json:"pid"`
+	Version     string    `json:"version"`
+	Config      string    `json:"config"`
+	StartedAt   time.Time `json:"started_at"`
+	HeartbeatAt time.Time `json:"heartbeat_at"`
+	Jobs        []int64   `json:"jobs"` // held now (leased)
+}
+
+// LiveInstances lists the instances of st whose heartbeat is more recent than live ago.
+func LiveInstances(ctx context.Context, st store.Store, now time.Time, live time.Duration) ([]Instance, error) {
+	all, err := st.Instances(ctx, now)
+	if err != nil {
+		return nil, err
+	}
+	var out []Instance
+	for _, in := range all {
+		if now.Sub(in.HeartbeatAt) > live {
+			continue
+		}
+		out = append(out, Instance{ID: in.ID, Host: in.Host, PID: in.PID, Version: in.Version,
+			Config: in.ConfigPath, StartedAt: in.StartedAt, HeartbeatAt: in.HeartbeatAt, Jobs: in.Jobs})
+	}
+	return out, nil
 }
 
 // ReloadFailure is the daemon's last failed configuration reload: it runs the configuration it
