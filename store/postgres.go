@@ -312,3 +312,16 @@ func (s *Postgres) StoreID(ctx context.Context) (string, error) {
 	}
 	return id, nil
 }
+
+// ServerTime reads the database server's clock and the moment of this host's clock (the
+// midpoint of the round trip) it corresponds to. Leases, due times and heartbeats written by
+// several hosts are compared across hosts, so the daemons check their clocks against it.
+func (s *Postgres) ServerTime(ctx context.Context) (server, local time.Time, err error) {
+	before := time.Now()
+	var ms int64
+	err = s.pool.QueryRow(ctx, "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint").Scan(&ms)
+	if err != nil {
+		return time.Time{}, time.Time{}, fmt.Errorf("read the clock of %s: %w", s.name, err)
+	}
+	return fromMillis(ms), before.Add(time.Since(before) / 2), nil
+}
