@@ -293,8 +293,9 @@ func (l *pgAgentLock) release() {
 // Name is the database (and schema) for messages: never the password.
 func (s *Postgres) Name() string { return s.name }
 
-// StoreID is the database's identity, created once by whichever daemon asks first: daemons
-// that share input folders compare it to know they share one store.
+// StoreID is the database's identity: an id created once by whichever daemon asks first, and
+// where the database lives. Daemons that share input folders compare it to know they share one
+// store.
 func (s *Postgres) StoreID(ctx context.Context) (string, error) {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -303,14 +304,22 @@ func (s *Postgres) StoreID(ctx context.Context) (string, error) {
 	// Two statements: the second sees the row a concurrent first daemon committed.
 	_, err := s.pool.Exec(ctx, "INSERT INTO meta (key, value) VALUES ('store_id', $1) ON CONFLICT (key) DO NOTHING",
 		hex.EncodeToString(b[:]))
-	var id string
+	// The row travels with a copy of the database (pg_dump and restore, CREATE DATABASE ...
+	// TEMPLATE), which is another job store: where it lives is part of the identity. The
+	// server's system identifier (new with each initdb), the database's and the schema's oids
+	// differ between a database and its copy; every daemon reaching one database (by
+	// whatever host name) reads the same.
+	var id, where string
 	if err == nil {
-		err = s.pool.QueryRow(ctx, "SELECT value FROM meta WHERE key = 'store_id'").Scan(&id)
+		err = s.pool.QueryRow(ctx, `SELECT m.value, (SELECT system_identifier FROM pg_control_system())::text
+	|| '.' || d.oid::text || '.' || n.oid::text
+FROM meta m, pg_database d, pg_namespace n
+WHERE m.key = 'store_id' AND d.datname = current_database() AND n.nspname = current_schema()`).Scan(&id, &where)
 	}
 	if err != nil {
 		return "", fmt.Errorf("read the store id of %s: %w", s.name, err)
 	}
-	return id, nil
+	return id + "@" + where, nil
 }
 
 // ServerTime reads the database server's clock and the moment of this host's clock (the

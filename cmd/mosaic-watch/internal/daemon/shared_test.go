@@ -291,3 +291,39 @@ func TestSharedDatabaseRefusesAHostWithAnOffClock(t *testing.T) {
 	}
 	b.Close()
 }
+
+// A copy of the shared database (a restored backup, a test database made from it) carries the
+// same store id, but it is another job store: a daemon on it is refused on the input folder,
+// or both databases would run (and bill) every file.
+func TestCloneOfTheSharedDatabaseIsRefused(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := testenv.PGDatabase(t)
+	a, err := New(ctx, sharedConfig(t, dir, "a", db), quiet, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	id, err := a.store.GetMeta(ctx, "store_id")
+	if err != nil || id == "" {
+		t.Fatalf("store id: %q, %v", id, err)
+	}
+	clone := testenv.PGDatabase(t)
+	st, err := store.OpenPostgres(ctx, clone, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.SetMeta(ctx, "store_id", id) // as pg_dump and pg_restore would carry it over
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(ctx, sharedConfig(t, dir, "b", clone), quiet, "test")
+	if err == nil {
+		b.Close()
+		t.Fatal("a daemon on a copy of the shared database was accepted on the shared input")
+	}
+	if !strings.Contains(err.Error(), "sharing the folder through the database") {
+		t.Fatalf("a daemon on a copy of the database: %v, want refused naming the database", err)
+	}
+}
