@@ -122,10 +122,10 @@ func ParsePostgresURL(rawURL string) (*pgxpool.Config, error) {
 		return nil, fmt.Errorf("database URL is not a valid URL (want postgres://user@host:port/database): %v", err)
 	}
 	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
-		return nil, fmt.Errorf("database URL %s: scheme %q, want postgres://", u.Redacted(), u.Scheme)
+		return nil, fmt.Errorf("database URL %s: scheme %q, want postgres://", redacted(u), u.Scheme)
 	}
 	if strings.Trim(u.Path, "/") == "" {
-		return nil, fmt.Errorf("database URL %s: no database name (postgres://user@host:port/database)", u.Redacted())
+		return nil, fmt.Errorf("database URL %s: no database name (postgres://user@host:port/database)", redacted(u))
 	}
 	cfg, err := pgxpool.ParseConfig(rawURL)
 	if err != nil {
@@ -140,6 +140,18 @@ func RedactURL(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return "(a database URL that does not parse)"
+	}
+	return redacted(u)
+}
+
+// redacted is u without its password: in the user info, and in the password parameter, which
+// libpq and pgx accept as well (postgres://user@host/db?password=...).
+func redacted(u *url.URL) string {
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		c := *u
+		c.RawQuery = q.Encode()
+		u = &c
 	}
 	return u.Redacted()
 }
