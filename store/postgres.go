@@ -323,13 +323,17 @@ func (s *Postgres) StoreID(ctx context.Context) (string, error) {
 	// whatever host name) reads the same.
 	var id, where string
 	if err == nil {
-		err = s.pool.QueryRow(ctx, `SELECT m.value, (SELECT system_identifier FROM pg_control_system())::text
-	|| '.' || d.oid::text || '.' || n.oid::text
+		err = s.pool.QueryRow(ctx, `SELECT m.value, d.oid::text || '.' || n.oid::text
 FROM meta m, pg_database d, pg_namespace n
 WHERE m.key = 'store_id' AND d.datname = current_database() AND n.nspname = current_schema()`).Scan(&id, &where)
 	}
 	if err != nil {
 		return "", fmt.Errorf("read the store id of %s: %w", s.name, err)
+	}
+	// A hosted server may deny pg_control_system; the oids still tell copies on one server apart.
+	var system string
+	if s.pool.QueryRow(ctx, "SELECT system_identifier::text FROM pg_control_system()").Scan(&system) == nil {
+		where = system + "." + where
 	}
 	return id + "@" + where, nil
 }
