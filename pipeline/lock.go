@@ -29,6 +29,9 @@ type LockHolder struct {
 	// that serves the folder alone. Database names it for people (never a password).
 	Store    string `json:"store,omitempty"`
 	Database string `json:"database,omitempty"`
+	// Input is the folder's path as the first instance of the shared store named it: jobs are
+	// keyed by that path, so every instance of the store must use the same one.
+	Input string `json:"input,omitempty"`
 }
 
 func (h LockHolder) String() string {
@@ -125,6 +128,7 @@ func LockFolderShared(dir string, holder LockHolder) (*FolderLock, error) {
 	if holder.Store == "" {
 		return nil, errors.New("LockFolderShared: no store named")
 	}
+	holder.Input = filepath.Clean(dir)
 	if holder.Since.IsZero() {
 		holder.Since = time.Now().UTC().Truncate(time.Second)
 	}
@@ -165,6 +169,13 @@ func LockFolderShared(dir string, holder LockHolder) (*FolderLock, error) {
 		}
 		h := readHolder(lf)
 		same := h.Store == holder.Store
+		if shared && same && h.Input != "" && h.Input != holder.Input {
+			// Another path to the same folder (the share mounted elsewhere, a link): jobs are
+			// keyed by the path, so this instance would run every file a second time.
+			lf.close()
+			return nil, fmt.Errorf("lock %s: the instances of this database use this folder as %s (%s): every host of a database must name an input folder by the same path (mount the share at the same path)",
+				dir, h.Input, h)
+		}
 		if shared && same && lf.stillNamed() {
 			return &FolderLock{dir: dir, file: lf, shared: true}, nil
 		}

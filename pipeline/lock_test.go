@@ -143,3 +143,36 @@ func TestLockFolderSharedWithinOneStore(t *testing.T) {
 		t.Fatalf("shared instance while one serves alone: %v, want refused", err)
 	}
 }
+
+// Jobs are keyed by the input folder's path: a host of the same store with the share mounted
+// at another path would make a second job of every file (a second billed run, and each host
+// stuck on the other's jobs, whose folder it does not know). It is refused.
+func TestLockFolderSharedRefusesTheShareAtAnotherPath(t *testing.T) {
+	dir := t.TempDir()
+	share := filepath.Join(dir, "nas")
+	if err := os.Mkdir(share, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mnt := filepath.Join(dir, "mnt")
+	if err := os.Symlink(share, mnt); err != nil {
+		t.Skipf("no symbolic links here: %v", err)
+	}
+	a, err := pipeline.LockFolderShared(share, sharedHolder("a", "db-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := pipeline.LockFolderShared(mnt, sharedHolder("b", "db-1"))
+	if err == nil {
+		b.Close()
+		t.Fatal("a host of the same store on the share at another path was let in")
+	}
+	if !strings.Contains(err.Error(), share) || !strings.Contains(err.Error(), "same path") {
+		t.Fatalf("the share at another path: %v, want the path the others use named", err)
+	}
+	c, err := pipeline.LockFolderShared(share, sharedHolder("c", "db-1"))
+	if err != nil {
+		t.Fatalf("a host at the same path: %v", err)
+	}
+	c.Close()
+}

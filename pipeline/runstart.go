@@ -172,6 +172,11 @@ func (p *Pipeline) postRun(ctx context.Context, f *Folder, j *store.Job) (unknow
 	defer unlockBudget()
 	margin := p.windowMargin()
 	startAt := p.now()
+	// The request must leave within runStartTimeout of this moment, however long the mark
+	// below takes or the process is frozen (SIGSTOP, a suspended VM) before the POST: another
+	// host reconciling the start assumes it (crashedWindow), and after that window concludes
+	// that no run exists and starts one itself.
+	sendBy := time.Now().Add(runStartTimeout)
 	if why := p.budget.take(j.Folder, startAt); why != "" {
 		return false, hold(why)
 	}
@@ -195,7 +200,7 @@ func (p *Pipeline) postRun(ctx context.Context, f *Folder, j *store.Job) (unknow
 	}
 	// A run start that is under way finishes even if a shutdown begins (briefly): an answer now
 	// spares a reconcile at the next start.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), runStartTimeout)
+	rctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), sendBy)
 	runID, err := p.api.RunAgent(rctx, j.AgentID, req)
 	cancel()
 	switch {

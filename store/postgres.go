@@ -122,10 +122,10 @@ func ParsePostgresURL(rawURL string) (*pgxpool.Config, error) {
 		return nil, fmt.Errorf("database URL is not a valid URL (want postgres://user@host:port/database): %v", err)
 	}
 	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
-		return nil, fmt.Errorf("database URL %s: scheme %q, want postgres://", u.Redacted(), u.Scheme)
+		return nil, fmt.Errorf("database URL %s: scheme %q, want postgres://", redacted(u), u.Scheme)
 	}
 	if strings.Trim(u.Path, "/") == "" {
-		return nil, fmt.Errorf("database URL %s: no database name (postgres://user@host:port/database)", u.Redacted())
+		return nil, fmt.Errorf("database URL %s: no database name (postgres://user@host:port/database)", redacted(u))
 	}
 	cfg, err := pgxpool.ParseConfig(rawURL)
 	if err != nil {
@@ -140,6 +140,18 @@ func RedactURL(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return "(a database URL that does not parse)"
+	}
+	return redacted(u)
+}
+
+// redacted is u without its password: in the user info, and in the password parameter, which
+// libpq and pgx accept as well (postgres://user@host/db?password=...).
+func redacted(u *url.URL) string {
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		c := *u
+		c.RawQuery = q.Encode()
+		u = &c
 	}
 	return u.Redacted()
 }
@@ -293,8 +305,9 @@ func (l *pgAgentLock) release() {
 // Name is the database (and schema) for messages: never the password.
 func (s *Postgres) Name() string { return s.name }
 
-// StoreID is the database's identity, created once by whichever daemon asks first: daemons
-// that share input folders compare it to know they share one store.
+// StoreID is the database's identity: an id created once by whichever daemon asks first, and
+// where the database lives. Daemons that share input folders compare it to know they share one
+// store.
 func (s *Postgres) StoreID(ctx context.Context) (string, error) {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -303,12 +316,37 @@ func (s *Postgres) StoreID(ctx context.Context) (string, error) {
 	// Two statements: the second sees the row a concurrent first daemon committed.
 	_, err := s.pool.Exec(ctx, "INSERT INTO meta (key, value) VALUES ('store_id', $1) ON CONFLICT (key) DO NOTHING",
 		hex.EncodeToString(b[:]))
-	var id string
+	// The row travels with a copy of the database (pg_dump and restore, CREATE DATABASE ...
+	// TEMPLATE), which is another job store: where it lives is part of the identity. The
+	// server's system identifier (new with each initdb), the database's and the schema's oids
+	// differ between a database and its copy; every daemon reaching one database (by
+	// whatever host name) reads the same.
+	var id, where string
 	if err == nil {
-		err = s.pool.QueryRow(ctx, "SELECT value FROM meta WHERE key = 'store_id'").Scan(&id)
+		err = s.pool.QueryRow(ctx, `SELECT m.value, d.oid::text || '.' || n.oid::text
+FROM meta m, pg_database d, pg_namespace n
+WHERE m.key = 'store_id' AND d.datname = current_database() AND n.nspname = current_schema()`).Scan(&id, &where)
 	}
 	if err != nil {
 		return "", fmt.Errorf("read the store id of %s: %w", s.name, err)
 	}
-	return id, nil
+	// A hosted server may deny pg_control_system; the oids still tell copies on one server apart.
+	var system string
+	if s.pool.QueryRow(ctx, "SELECT system_identifier::text FROM pg_control_system()").Scan(&system) == nil {
+		where = system + "." + where
+	}
+	return id + "@" + where, nil
+}
+
+// ServerTime reads the database server's clock and the moment of this host's clock (the
+// midpoint of the round trip) it corresponds to. Leases, due times and heartbeats written by
+// several hosts are compared across hosts, so the daemons check their clocks against it.
+func (s *Postgres) ServerTime(ctx context.Context) (server, local time.Time, err error) {
+	before := time.Now()
+	var ms int64
+	err = s.pool.QueryRow(ctx, "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint").Scan(&ms)
+	if err != nil {
+		return time.Time{}, time.Time{}, fmt.Errorf("read the clock of %s: %w", s.name, err)
+	}
+	return fromMillis(ms), before.Add(time.Since(before) / 2), nil
 }

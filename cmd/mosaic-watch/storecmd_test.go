@@ -129,3 +129,17 @@ func TestValidateOnlineChecksTheDatabase(t *testing.T) {
 		t.Fatalf("validate --online on a missing database = %d\n%s%s", code, out, errOut)
 	}
 }
+
+// A password given as the URL's password parameter (which libpq and pgx accept) is as secret
+// as one in its user info: validate and status named the database with it.
+func TestDatabasePasswordParameterIsNeverPrinted(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeServiceTestConfig(t, dir, "123e4567-e89b-12d3-a456-789012345678", "",
+		"database:\n  url: \"postgres://mosaic@127.0.0.1:1/mosaic_watch?sslmode=disable&password=s3cret-pw\"\n")
+	for _, args := range [][]string{{"validate"}, {"validate", "--online"}, {"status"}} {
+		_, out, errOut := runCLI(t, append(args, "--config", cfg)...)
+		if strings.Contains(out+errOut, "s3cret-pw") {
+			t.Errorf("%s printed the database password:\n%s%s", args, out, errOut)
+		}
+	}
+}

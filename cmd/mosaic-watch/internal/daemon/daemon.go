@@ -82,6 +82,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, version stri
 	if err := d.storeIdentity(ctx); err != nil {
 		return fail(err)
 	}
+	if err := checkClock(ctx, st, cfg.Database.Lease); err != nil {
+		return fail(err)
+	}
 	if err := d.takeOver(ctx, st, cfg.StateDir); err != nil {
 		return fail(err)
 	}

@@ -256,3 +256,74 @@ func TestLostSharedInputLockIsTakenAgainTogether(t *testing.T) {
 		t.Fatal("a SQLite daemon took the shared input after its lock file was taken again")
 	}
 }
+
+// A host whose clock is off from the database server's by more than a quarter of the lease is
+// refused: ahead by a lease, it took every live job of the other hosts (each claim saw their
+// leases run out), so their work was done twice and their saves were refused; behind, it took
+// over a dead host's jobs that much late.
+func TestSharedDatabaseRefusesAHostWithAnOffClock(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := testenv.PGDatabase(t)
+	a, err := New(ctx, sharedConfig(t, dir, "a", db), quiet, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	for _, off := range []time.Duration{2 * time.Minute, -2 * time.Minute} {
+		hostClock = func() time.Time { return time.Now().Add(off) }
+		b, err := New(ctx, sharedConfig(t, dir, "b", db), quiet, "test")
+		hostClock = time.Now
+		if err == nil {
+			b.Close()
+			t.Fatalf("a host with its clock %s off joined the shared database", off)
+		}
+		if !strings.Contains(err.Error(), "clock is 2m0s") || !strings.Contains(err.Error(), "NTP") {
+			t.Fatalf("clock %s off: %v, want the offset and the cure named", off, err)
+		}
+	}
+	// A few seconds off (well within a quarter of the 60s lease) is fine.
+	hostClock = func() time.Time { return time.Now().Add(3 * time.Second) }
+	b, err := New(ctx, sharedConfig(t, dir, "b", db), quiet, "test")
+	hostClock = time.Now
+	if err != nil {
+		t.Fatalf("a host 3s off: %v", err)
+	}
+	b.Close()
+}
+
+// A copy of the shared database (a restored backup, a test database made from it) carries the
+// same store id, but it is another job store: a daemon on it is refused on the input folder,
+// or both databases would run (and bill) every file.
+func TestCloneOfTheSharedDatabaseIsRefused(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := testenv.PGDatabase(t)
+	a, err := New(ctx, sharedConfig(t, dir, "a", db), quiet, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	id, err := a.store.GetMeta(ctx, "store_id")
+	if err != nil || id == "" {
+		t.Fatalf("store id: %q, %v", id, err)
+	}
+	clone := testenv.PGDatabase(t)
+	st, err := store.OpenPostgres(ctx, clone, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.SetMeta(ctx, "store_id", id) // as pg_dump and pg_restore would carry it over
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(ctx, sharedConfig(t, dir, "b", clone), quiet, "test")
+	if err == nil {
+		b.Close()
+		t.Fatal("a daemon on a copy of the shared database was accepted on the shared input")
+	}
+	if !strings.Contains(err.Error(), "sharing the folder through the database") {
+		t.Fatalf("a daemon on a copy of the database: %v, want refused naming the database", err)
+	}
+}

@@ -35,6 +35,40 @@ func OpenStore(ctx context.Context, cfg *config.Config, log *slog.Logger, readOn
 	return st, nil
 }
 
+// hostClock is this host's clock as checkClock reads it (a test sets it off).
+var hostClock = time.Now
+
+// clockReader is a shared store that reads its server's clock.
+type clockReader interface {
+	ServerTime(ctx context.Context) (server, local time.Time, err error)
+}
+
+// checkClock refuses a host whose clock is off from the database server's by more than a
+// quarter of the lease. Every host compares leases, due times and heartbeats the others wrote
+// with its own clock: a host ahead by a lease steals the live jobs of the others (their work is
+// done twice, their saves refused), and a host behind takes over a dead host's jobs that much
+// late.
+func checkClock(ctx context.Context, st store.Store, lease time.Duration) error {
+	cr, ok := st.(clockReader)
+	if !ok {
+		return nil
+	}
+	server, local, err := cr.ServerTime(ctx)
+	if err != nil {
+		return err
+	}
+	off := local.Add(hostClock().Sub(time.Now())).Sub(server)
+	if off.Abs() <= lease/4 {
+		return nil
+	}
+	way := "ahead of"
+	if off < 0 {
+		way = "behind"
+	}
+	return fmt.Errorf("this host's clock is %s %s the database server's: hosts sharing a database compare each other's leases, so their clocks must agree within %s (a quarter of database.lease); synchronize the clocks (NTP)",
+		off.Abs().Round(100*time.Millisecond), way, lease/4)
+}
+
 // InstanceLive is how recent an instance's heartbeat must be for it to count as running.
 const InstanceLive = 2 * time.Minute
 
@@ -68,6 +102,9 @@ func (d *Daemon) heartbeatLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if err := checkClock(ctx, d.store, d.config().Database.Lease); err != nil && ctx.Err() == nil {
+			d.log.Error("the clocks of the hosts disagree", "err", err)
 		}
 		err := d.store.HeartbeatInstance(ctx, d.owner, time.Now())
 		if err != nil && ctx.Err() == nil {
